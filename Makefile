@@ -1,0 +1,31 @@
+# Two entry points for a fresh machine: `make demo` and `make test`. Both create .venv and install.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install demo test bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job end to end on built-in data (no download, no GPU).
+demo: install
+	$(BIN)/ambient-eval demo --out demo_out
+
+## The test suite (what CI runs).
+test: install
+	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+
+## Benchmarks (not tests): see README "Benchmarks".
+bench: install
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf demo_out bench_out .pytest_cache

@@ -1,0 +1,3 @@
+from ambient_eval.cli import main
+
+main()

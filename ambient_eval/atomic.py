@@ -1,0 +1,91 @@
+"""Atomic file writes: a result file is either complete or absent, never partial."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from ambient_eval.errors import AmbientError
+
+
+def ensure_writable_dir(path: str | os.PathLike) -> Path:
+    """Create `path` (and parents) and check we can write there; AmbientError otherwise."""
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise AmbientError(
+            f"Cannot create output directory '{p}': {e.strerror or e}. "
+            "Choose another location with the output option, or fix the permissions."
+        ) from e
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise AmbientError(
+            f"Output directory '{p}' is not writable. "
+            "Choose another location with the output option, or fix the permissions."
+        )
+    return p
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success rename it over `path`, on error delete it.
+
+    `suffix` keeps an extension some writers insist on (np.savez appends '.npz' otherwise).
+    """
+    dest = Path(path)
+    ensure_writable_dir(dest.parent if str(dest.parent) else ".")
+    sfx = suffix if suffix is not None else dest.suffix
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".tmp{sfx}", dir=dest.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp_path.unlink()
+        raise
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write bytes atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write UTF-8 text atomically."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write JSON atomically (sorted keys, 2-space indent, NaN refused)."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False, default=_json_default) + "\n")
+
+
+def _json_default(o: Any) -> Any:
+    # numpy scalars / arrays and paths appear in results; convert them to plain JSON.
+    try:
+        import numpy as np
+
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(o, os.PathLike):
+        return os.fspath(o)
+    raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
+def save_npz(path: str | os.PathLike, **arrays: Any) -> None:
+    """np.savez atomically."""
+    import numpy as np
+
+    with atomic_path(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)

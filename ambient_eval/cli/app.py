@@ -1,0 +1,121 @@
+"""Root Typer app: global options, error handling (exit 2, no traceback), command registration.
+
+Each command lives in its own module under ambient_eval/cli/ and exposes `register(app)`.
+Command modules import torch & co. inside the command function so `--help` stays fast.
+"""
+from __future__ import annotations
+
+import errno
+import importlib
+import os
+import sys
+import textwrap
+
+import typer
+from typer.core import TyperGroup
+
+from ambient_eval import __version__
+from ambient_eval.errors import AmbientError
+
+# Order = order in `ambient-eval --help`.
+COMMAND_MODULES = (
+    "fid", "stats", "sample", "train", "memorization", "reproducibility", "gate", "demo",
+)
+
+
+def _debug_enabled(ctx) -> bool:
+    obj = getattr(ctx, "obj", None) or {}
+    return bool(obj.get("debug")) or os.environ.get("AMBIENT_EVAL_DEBUG") == "1"
+
+
+def _paragraph(msg: str) -> str:
+    return textwrap.fill(" ".join(str(msg).split()), width=100)
+
+
+def _as_user_error(exc: BaseException) -> AmbientError | None:
+    """Map environment failures the user can fix (permissions, full disk, OOM) to AmbientError."""
+    if isinstance(exc, AmbientError):
+        return exc
+    if isinstance(exc, PermissionError):
+        return AmbientError(f"Permission denied: '{exc.filename}'. Choose a location you can write to "
+                            "(or read from), or fix its permissions.")
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return AmbientError(f"No space left on device while writing '{exc.filename}'. Free some disk "
+                            "space or choose another output location; no partial file was kept.")
+    if isinstance(exc, MemoryError):
+        return AmbientError("Ran out of memory. Lower --batch (or --max-images), or use a machine with "
+                            "more memory.")
+    return None
+
+
+class AmbientGroup(TyperGroup):
+    """Click group that turns AmbientError into a one-paragraph message and exit code 2."""
+
+    def invoke(self, ctx):  # noqa: D102
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            if _debug_enabled(ctx):
+                raise
+            typer.echo("Interrupted. Finished work was kept; run the same command again to resume.",
+                       err=True)
+            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - last line of defence for the CLI
+            import click
+
+            if isinstance(exc, click.ClickException):
+                raise
+            if _debug_enabled(ctx):
+                raise
+            user = _as_user_error(exc)
+            if user is not None:
+                typer.echo("Error: " + _paragraph(str(user)), err=True)
+                raise typer.Exit(user.exit_code) from None
+            typer.echo("Internal error: " + _paragraph(f"{type(exc).__name__}: {exc}") +
+                       "\nThis is a bug in ambient-eval. Re-run with --debug for the traceback and "
+                       "report it.", err=True)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    cls=AmbientGroup,
+    name="ambient-eval",
+    help="Evaluate diffusion models trained on corrupted data: quality (FID, KID, IS, P/R), "
+         "memorization (FAISS nearest neighbours), reproducibility across models, and CI gates.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"ambient-eval {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    debug: bool = typer.Option(False, "--debug", help="Show the full traceback on errors."),
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """ambient-eval: is it good, does it copy its training data, do models agree."""
+    ctx.obj = {"debug": debug}
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"ambient_eval.cli.{_name}").register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="ambient-eval")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

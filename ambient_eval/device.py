@@ -1,0 +1,20 @@
+"""Device selection: `auto` means cuda when available, else cpu. Never hard-code 'cuda'."""
+from __future__ import annotations
+
+from ambient_eval.errors import AmbientError
+
+
+def resolve_device(name: str = "auto"):
+    """Map 'auto' | 'cpu' | 'cuda' | 'cuda:N' to a torch.device, with a clear error if unavailable."""
+    import torch
+
+    if name in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError as e:
+        raise AmbientError(f"Unknown device '{name}'. Use auto, cpu, cuda or cuda:N.") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise AmbientError(f"Device '{name}' was requested but CUDA is not available on this machine. "
+                           "Use --device cpu (or auto).")
+    return dev
