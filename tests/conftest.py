@@ -64,3 +64,49 @@ def cli():
         return runner.invoke(app, [str(a) for a in args], catch_exceptions=False, **kw)
 
     return run
+
+
+# ---------------------------------------------------------------------------------------------
+# Feature-extractor fixtures (owned by the features area; ambient_eval/features/random_weights.py)
+#   inception_weights : path to a seeded random state dict with torch-fidelity's
+#                       FeatureExtractorInceptionV3 keys (~96 MB, made once per session). Pass it as
+#                       weights= / --weights for `inception` and `inception-clean`; it also works as
+#                       torch-fidelity's feature_extractor_weights_path.
+#   vgg16_weights     : path to a seeded random torchvision vgg16 state dict stored as float16
+#                       (~264 MB, made once per session, only when a test asks for it). For `vgg16`
+#                       and torch-fidelity's FeatureExtractorVGG16(feature_extractor_weights_path=...).
+#   _feature_cache_dir (autouse): points $AMBIENT_EVAL_CACHE at a session temp dir unless already
+#                       set, so tests never write features or weight hashes into ~/.cache.
+# Random weights are not the official files: loading them emits ambient_eval WeightsWarning.
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session", autouse=True)
+def _feature_cache_dir(tmp_path_factory):
+    """$AMBIENT_EVAL_CACHE -> a session temp dir (unless the user set it)."""
+    if os.environ.get("AMBIENT_EVAL_CACHE"):
+        yield Path(os.environ["AMBIENT_EVAL_CACHE"])
+        return
+    path = tmp_path_factory.mktemp("ambient-eval-cache")
+    os.environ["AMBIENT_EVAL_CACHE"] = str(path)
+    yield path
+    os.environ.pop("AMBIENT_EVAL_CACHE", None)
+
+
+@pytest.fixture(scope="session")
+def inception_weights(tmp_path_factory) -> Path:
+    """Random torch-fidelity Inception-v3 weights file (seed 0)."""
+    from ambient_eval.features.random_weights import random_inception_state_dict, save_state_dict
+
+    path = tmp_path_factory.mktemp("weights") / "random-inception.pth"
+    save_state_dict(random_inception_state_dict(seed=0), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def vgg16_weights(tmp_path_factory) -> Path:
+    """Random torchvision VGG16 weights file (seed 0, float16 on disk)."""
+    from ambient_eval.features.random_weights import random_vgg16_state_dict, save_state_dict
+
+    path = tmp_path_factory.mktemp("weights") / "random-vgg16.pth"
+    save_state_dict(random_vgg16_state_dict(seed=0), path, half=True)
+    return path
+# ------------------------------ end of feature-extractor fixtures ------------------------------

@@ -1,10 +1,167 @@
-"""`ambient-eval fid` (placeholder: the owner of this command replaces this file)."""
+"""`ambient-eval fid`: FID, KID, IS, precision/recall and density/coverage of generated images."""
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
 
+def _fmt(v) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def print_table(res) -> None:
+    """Metric table on stdout."""
+    s = res.settings
+    typer.echo(f"{'metric':<12} value")
+    for k, v in res.metrics.items():
+        typer.echo(f"{k:<12} {_fmt(v)}")
+    typer.echo(f"(N generated = {s.get('n_generated')}, N reference = {s.get('n_reference')}, extractor "
+               f"{s.get('extractor')} / {s.get('mode')})")
+
+
+def results_csv(res) -> str:
+    """One header line and one row: metrics plus the settings that make them comparable."""
+    import csv
+    import io
+
+    from ambient_eval.results import COMPARABILITY_KEYS
+
+    row = {"created": res.created, "kind": res.kind, "tool_version": res.tool_version}
+    row.update({k: res.settings.get(k) for k in COMPARABILITY_KEYS})
+    row["n_reference"] = res.settings.get("n_reference")
+    row.update(res.metrics)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(row), lineterminator="\n")
+    w.writeheader()
+    w.writerow(row)
+    return buf.getvalue()
+
+
+def fid_command(
+    generated: Annotated[Optional[str], typer.Argument(help="Generated images: folder, .zip, .npz/.npy, "
+                         "builtin:NAME, or a stats .npz (FID only). Omit with --model.", metavar="GENERATED",
+                         show_default=False)] = None,
+    reference: Annotated[Optional[str], typer.Argument(help="Reference images (same kinds) or a stats .npz "
+                         "from `ambient-eval stats`, EDM or clean-fid (FID only).", metavar="REFERENCE",
+                         show_default=False)] = None,
+    metrics: Annotated[str, typer.Option("--metrics", help="Comma-separated: fid, kid, is, pr, dc.",
+                                         metavar="LIST")] = "fid",
+    features: Annotated[Optional[str], typer.Option("--features", help="Extractor for all metrics (inception, "
+                        "inception-clean, vgg16, dinov2, clip, pixel, ...) or METRIC=NAME pairs, e.g. "
+                        "'pr=inception'. Default: fid/kid/is inception, pr vgg16, dc as pr.",
+                        metavar="SPEC")] = None,
+    weights: Annotated[Optional[list[str]], typer.Option("--weights", help="Weights file (PATH, or NAME=PATH "
+                       "when several extractors are used; repeatable).", metavar="PATH")] = None,
+    batch: Annotated[int, typer.Option("--batch", "--batch-size", help="Images per batch.", metavar="N",
+                                       min=1)] = 64,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.", metavar="DEV")] = "auto",
+    max_images: Annotated[Optional[int], typer.Option("--max-images", help="Use a seeded random subset of at "
+                          "most N images per input.", metavar="N", min=1)] = None,
+    subset_seed: Annotated[int, typer.Option("--subset-seed", help="Seed of the --max-images subset.",
+                                             metavar="SEED")] = 0,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images (counted in the "
+                                           "results) instead of stopping.")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write DIR/results.json and DIR/results.csv.",
+                                                metavar="DIR")] = None,
+    report: Annotated[Optional[Path], typer.Option("--report", help="HTML report path (default "
+                      "reports/fid-<stamp>.html).", metavar="PATH")] = None,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Do not write the HTML report.")] = False,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Feature cache folder (default "
+                         "$AMBIENT_EVAL_CACHE or ~/.cache/ambient-eval/features).", metavar="DIR")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the feature cache.")] = False,
+    kid_subsets: Annotated[int, typer.Option("--kid-subsets", help="KID: number of random subsets.",
+                                             metavar="N", min=1)] = 100,
+    kid_subset_size: Annotated[int, typer.Option("--kid-subset-size", help="KID: images per subset (each "
+                               "input needs at least this many).", metavar="N", min=2)] = 1000,
+    fid_method: Annotated[str, typer.Option("--fid-method", help="Trace of the matrix square root: eig "
+                          "(torch-fidelity), sqrtm (EDM, clean-fid), auto (sqrtm for clean mode, else eig).",
+                          metavar="METHOD")] = "auto",
+    model: Annotated[Optional[str], typer.Option("--model", help="Generate from this checkpoint instead of "
+                     "reading GENERATED (needs --seeds).", metavar="CKPT")] = None,
+    seeds: Annotated[Optional[str], typer.Option("--seeds", help="Seeds for --model, e.g. 0-49999.",
+                                                 metavar="RANGE")] = None,
+    steps: Annotated[int, typer.Option("--steps", help="Sampler steps for --model.", metavar="N", min=1)] = 18,
+    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow loading a pickled --model "
+                            "checkpoint (runs code stored in it; only for files you trust).")] = False,
+    compare: Annotated[Optional[list[Path]], typer.Option("--compare", help="Earlier results.json to show "
+                       "beside this run in the report (repeatable; alone, only builds the comparison).",
+                       metavar="RESULTS")] = None,
+) -> None:
+    """Quality metrics of GENERATED images against REFERENCE images or statistics.
+
+    Computes FID (Inception pool3, float64 statistics), KID (100 subsets of 1000), IS (10 splits),
+    precision/recall (k=3, VGG16 by default) and density/coverage (k=5). Features are cached by
+    content, so a second run on the same images does no extraction. Prints a table; --out writes
+    results.json and results.csv; an HTML report goes to reports/ unless --no-report.
+
+    Examples:
+
+      ambient-eval fid samples/ reference_stats/cifar10.npz
+
+      ambient-eval fid samples/ data/train.zip --metrics fid,kid,pr,dc --out results/run1
+
+      ambient-eval fid --model ckpt/ --seeds 0-9999 data/train.zip --metrics fid
+
+      ambient-eval fid --compare results/run1/results.json --compare results/run2/results.json
+    """
+    import warnings
+
+    from ambient_eval.atomic import ensure_writable_dir, write_text
+    from ambient_eval.errors import AmbientError
+    from ambient_eval.reports.html import default_report_path
+    from ambient_eval.results import load_results
+
+    if model is not None and generated is not None and reference is None:
+        generated, reference = None, generated  # `fid --model CKPT REFERENCE`
+    earlier = [load_results(p) for p in (compare or [])]
+    for p, r in zip(compare or [], earlier):
+        if r.kind != "fid":
+            raise AmbientError(f"--compare '{p}' holds '{r.kind}' results, not 'fid' results.")
+    only_compare = bool(earlier) and generated is None and reference is None and model is None
+    if not only_compare and (reference is None or (generated is None and model is None)):
+        raise AmbientError("Pass GENERATED and REFERENCE (or --model CKPT --seeds RANGE REFERENCE, or only "
+                           "--compare RESULTS...). See `ambient-eval fid --help`.")
+    # Validate every output location before any long work.
+    if out is not None:
+        ensure_writable_dir(out)
+    report_path = None if no_report else (report or default_report_path("fid"))
+    if report_path is not None:
+        ensure_writable_dir(report_path.parent if str(report_path.parent) else ".")
+        if report_path.is_dir():
+            raise AmbientError(f"--report '{report_path}' is a directory; pass a file path ending in .html.")
+    labels = [p.parent.name or str(p) for p in (compare or [])]
+    runs = list(earlier)
+    if not only_compare:
+        from ambient_eval import api
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # api collects them into results.extra["warnings"]
+            res = api.fid(generated, reference, metrics=[m for m in metrics.split(",")], features=features,
+                          weights=weights, batch_size=batch, device=device, cache=not no_cache,
+                          cache_dir=cache_dir, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad,
+                          kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, fid_method=fid_method,
+                          model=model, seeds=seeds, steps=steps, trust_pickle=trust_pickle)
+        for w in res.extra.get("warnings", []):
+            typer.echo("Warning: " + w, err=True)
+        print_table(res)
+        if out is not None:
+            res.save(out / "results.json")
+            write_text(out / "results.csv", results_csv(res))
+            typer.echo(f"Wrote {out / 'results.json'} and {out / 'results.csv'}")
+        runs.append(res)
+        labels.append(out.name if out is not None else "this run")
+    else:
+        for lab, r in zip(labels, runs):
+            typer.echo(f"{lab}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in r.metrics.items()))
+    if report_path is not None:
+        from ambient_eval.reports.fid_report import save_fid_report
+
+        save_fid_report(runs, report_path, labels)
+        typer.echo(f"Report: {report_path}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add this module's command(s) to the root app."""
-    # Placeholder until implemented.
-    return None
+    """Add `fid` to the root app."""
+    app.command("fid")(fid_command)

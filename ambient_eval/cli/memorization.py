@@ -1,10 +1,141 @@
-"""`ambient-eval memorization` (placeholder: the owner of this command replaces this file)."""
+"""`ambient-eval memorization`: find generated samples that copy training images (FAISS k-NN)."""
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
+EMBED_HELP = "sscd | dinov2 (Ambient papers' preprocessing) | clip | inception | pixel (or pixel-N)."
+
+
+def memorization(
+    samples: Annotated[Optional[list[str]], typer.Argument(
+        help="Generated samples: folders, zips, .npz/.npy arrays (one model each).", metavar="SAMPLES...",
+        show_default=False)] = None,
+    train: Annotated[str, typer.Option("--train", help="Training set: folder, zip, .npz/.npy, builtin:...",
+                                       metavar="DATA", show_default=False)] = ...,
+    model: Annotated[Optional[list[str]], typer.Option(
+        "--model", help="Checkpoint to sample from (repeatable; needs --seeds).", metavar="CKPT")] = None,
+    seeds: Annotated[Optional[str], typer.Option(
+        help="Seeds for --model, e.g. 0-9999 or 0,5,10-19.", metavar="SEEDS")] = None,
+    embed: Annotated[str, typer.Option(help=EMBED_HELP, metavar="NAME")] = "dinov2",
+    weights: Annotated[Optional[str], typer.Option(
+        help="Weights file of the embedding network (sscd, dinov2, clip, inception).", metavar="FILE")] = None,
+    k: Annotated[int, typer.Option("--k", help="Nearest training images kept per sample.", metavar="K",
+                                   min=1)] = 5,
+    threshold: Annotated[Optional[list[float]], typer.Option(
+        help="Copy threshold on top-1 cosine (repeatable). Default per embedding: sscd 0.5 0.6; dinov2 "
+             "0.9 0.95 0.99; pixel/inception 0.95 0.98 0.99; clip 0.9 0.95 0.98.", metavar="T")] = None,
+    index: Annotated[str, typer.Option(
+        help="flat (exact) | ivf | ivfpq | hnsw (approximate; recall@1 is measured and printed).",
+        metavar="KIND")] = "flat",
+    index_path: Annotated[Optional[Path], typer.Option(
+        help="Save the training-set index here, or reuse it if it matches the training set and embedding.",
+        metavar="FILE")] = None,
+    carlini: Annotated[bool, typer.Option(
+        "--carlini", help="Also flag samples by the Carlini et al. 2023 l2-ratio criterion (alpha 0.5, "
+                          "50 nearest).")] = False,
+    carlini_delta: Annotated[float, typer.Option(help="Carlini criterion: flagged when l < delta.",
+                                                 metavar="DELTA")] = 1 / 3,
+    top_n: Annotated[int, typer.Option(help="Closest pairs shown per model in the report.", metavar="N",
+                                       min=0)] = 32,
+    out: Annotated[Path, typer.Option(help="Output directory (samples.parquet/.csv, summary.json, "
+                                           "results.json).", metavar="DIR")] = Path("results/memorization"),
+    report: Annotated[Optional[Path], typer.Option(
+        help="HTML report path [default: reports/memorization-<time>.html].", metavar="PATH")] = None,
+    batch: Annotated[int, typer.Option(help="Images per batch for embedding and sampling.", metavar="N",
+                                       min=1)] = 64,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N].", metavar="DEV")] = "auto",
+    max_images: Annotated[Optional[int], typer.Option(
+        help="Use a seeded random subset of at most N training images.", metavar="N", min=1)] = None,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for confidence intervals (0: none).",
+                                           metavar="B", min=0)] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap and of the recall sample.",
+                                      metavar="SEED")] = 0,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the feature cache.")] = False,
+    trust_pickle: Annotated[bool, typer.Option(
+        "--trust-pickle", help="Allow loading pickled checkpoints (runs code stored in the file).")] = False,
+) -> None:
+    """Find generated samples that copy training images: embed samples and the training set,
+    search the k nearest training images of every sample with FAISS (cosine similarity of
+    L2-normalized embeddings), flag samples above the thresholds, and compare models.
+
+    The training set is embedded once (feature cache) and indexed once for all models.
+
+    Examples:
+
+      ambient-eval memorization samples/ --train cifar10/train --embed pixel --out audit/
+
+      ambient-eval memorization base/ ambient/ --train data.zip --embed dinov2 --weights dinov2.pth
+
+      ambient-eval memorization --model ckpt/ --seeds 0-9999 --train data/ --embed sscd --weights sscd.pt --carlini
+
+      ambient-eval memorization big/ --train big_train/ --embed clip --index ivf --index-path train.ivf
+    """
+    from ambient_eval.atomic import ensure_writable_dir
+    from ambient_eval.audits.memorization_run import (MemorizationConfig, model_labels, run_memorization,
+                                                      write_outputs)
+    from ambient_eval.data import open_source
+    from ambient_eval.errors import AmbientError
+    from ambient_eval.features import FeatureCache
+    from ambient_eval.reports.html import default_report_path
+    from ambient_eval.reports.memorization_report import build_report
+
+    samples, model = list(samples or []), list(model or [])
+    if not samples and not model:
+        raise AmbientError("No generated samples given. Pass SAMPLES... (folders, zips, arrays) or "
+                           "--model CKPT --seeds 0-9999.")
+    if model and not seeds:
+        raise AmbientError("--model needs --seeds (e.g. --seeds 0-9999) to know which samples to generate.")
+    # Validate every output location before long work.
+    ensure_writable_dir(out)
+    report_path = report or default_report_path("memorization")
+    ensure_writable_dir(report_path.parent)
+    if index_path is not None:
+        ensure_writable_dir(index_path.parent)
+    cfg = MemorizationConfig(embed=embed, weights=weights, device=device, k=k,
+                             thresholds=tuple(threshold) if threshold else None, index=index,
+                             index_path=str(index_path) if index_path else None, carlini=carlini,
+                             carlini_delta=carlini_delta, batch_size=batch, n_boot=bootstrap, seed=seed)
+    train_src = open_source(train, max_images=max_images)
+    labels = model_labels([*samples, *model])
+    sources = {lab: open_source(s) for lab, s in zip(labels, samples)}
+    if model:
+        from ambient_eval.sampling import model_source, parse_seeds
+
+        seed_list = parse_seeds(seeds)
+        for lab, ckpt in zip(labels[len(samples):], model):
+            sources[lab] = model_source(ckpt, seed_list, batch_size=batch, device=device,
+                                        trust_pickle=trust_pickle)
+    audit = run_memorization(sources, train_src, cfg, cache=None if no_cache else FeatureCache())
+    written = write_outputs(audit, out)
+    rp = build_report(audit, report_path, top_n=top_n)
+    _print_summary(audit)
+    for p in [*written, rp]:
+        typer.echo(f"wrote {p}")
+
+
+def _print_summary(audit) -> None:
+    # One line per model: n, mean top-1, fraction above each threshold (95% CI).
+    from ambient_eval.audits import memorization as M
+
+    typer.echo(f"embedding {audit.embedding['embed']} ({audit.embedding['extractor']}, d={audit.embedding['dim']}), "
+               f"training set {len(audit.train)} images, index {audit.index['kind']}")
+    if "recall_at_1" in audit.index:
+        typer.echo(f"approximate index recall@1 vs exact: {audit.index['recall_at_1']:.4f} "
+                   f"({audit.index['n_queries']} sampled queries, seed {audit.index['seed']})")
+    for m in audit.models:
+        parts = [f"{m.name}: n={int(m.metrics[M.N])}", f"top1 mean {m.metrics[M.TOP1_MEAN]:.4f}"]
+        for t in audit.thresholds:
+            key = M.frac_above_key(t)
+            ci = m.ci.get(key)
+            parts.append(f">{t:g}: {m.metrics[key]:.4f}" + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""))
+        if M.FRAC_CARLINI in m.metrics:
+            parts.append(f"carlini: {m.metrics[M.FRAC_CARLINI]:.4f}")
+        typer.echo("  ".join(parts))
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's command(s) to the root app."""
-    # Placeholder until implemented.
-    return None
+    """Add `memorization` to the root app."""
+    app.command("memorization", no_args_is_help=True)(memorization)

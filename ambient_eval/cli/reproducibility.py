@@ -1,10 +1,123 @@
-"""`ambient-eval reproducibility` (placeholder: the owner of this command replaces this file)."""
+"""`ambient-eval reproducibility`: do different models turn the same noise into the same image?"""
 from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
+DEFAULT_OUT = "reproducibility_out"
+
+
+def _check_writable_target(path: Path, what: str) -> None:
+    """Fail before any work when `path` (a dir or file to create) could not be written; creates nothing."""
+    from ambient_eval.errors import AmbientError
+
+    p = path.resolve()
+    probe = p
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise AmbientError(f"Cannot write the {what} '{path}': '{probe}' is not a writable directory. "
+                           "Choose another location.")
+
+
+def reproducibility(
+    models: Annotated[Optional[list[str]], typer.Argument(
+        help="Two or more models: checkpoints (native dir, diffusers dir, EDM .pkl with --trust-pickle) "
+             "sampled here with shared per-seed noise, or sample sets keyed by seed (folder/zip of "
+             "{seed:06d}.png, or an npz with 'images' and 'seeds').", metavar="MODEL...",
+        show_default=False)] = None,
+    seeds: Annotated[str, typer.Option(help="Seeds to compare, e.g. 0-999 or 0,5,10-19.",
+                                       metavar="RANGES")] = "0-999",
+    embed: Annotated[str, typer.Option(help="Embedding: sscd (paper; weights via --weights), dinov2, "
+                                            "clip, inception, pixel (no weights) or pixel-N.",
+                                       metavar="NAME")] = "sscd",
+    threshold: Annotated[float, typer.Option(help="Cosine above which two images count as the same "
+                                                  "(Zhang et al. 2023: 0.6), in [-1, 1].",
+                                             metavar="COS")] = 0.6,
+    train: Annotated[Optional[list[str]], typer.Option(
+        help="Training data for memorization/GL scores: once for all models, or once per model in "
+             "model order.", metavar="DATA")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (summary.json, results.json, "
+                                      "per_seed.parquet/.csv, report.html).", metavar="DIR")] = Path(DEFAULT_OUT),
+    report: Annotated[Optional[Path], typer.Option(help="HTML report path [default: DIR/report.html].",
+                                                   metavar="PATH")] = None,
+    name: Annotated[Optional[list[str]], typer.Option(
+        "--name", help="Label per model (in order) used in metric keys rp[A|B]; default: file names.",
+        metavar="LABEL")] = None,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Images per batch (sampling and "
+                                       "embedding); never changes a sample.", metavar="N")] = 64,
+    steps: Annotated[int, typer.Option(min=1, help="EDM Heun steps for checkpoints (18 = NFE 35).",
+                                       metavar="N")] = 18,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.", metavar="DEV")] = "auto",
+    weights: Annotated[Optional[str], typer.Option(help="Weights file of the embedding (sscd, dinov2, "
+                                                   "clip, inception).", metavar="FILE")] = None,
+    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow EDM/Ambient .pkl checkpoints "
+                                               "(loading them runs code stored in the file).")] = False,
+    checkpoint_format: Annotated[Optional[str], typer.Option("--format", help="Force the checkpoint "
+                                 "format: native, diffusers or edm-pickle.", metavar="FMT")] = None,
+    bootstrap: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for the confidence "
+                                           "intervals (seeded).", metavar="N")] = 1000,
+    cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Cache training-set embeddings.")] = True,
+) -> None:
+    """Reproducibility across models (Zhang et al. 2023): sample every model from the same
+    per-seed noise with the deterministic EDM Heun sampler (or read samples named by seed), embed,
+    and report for every pair the fraction of seeds whose samples have cosine > --threshold (RP
+    score), with seeded bootstrap confidence intervals. With --train, also each model's
+    memorization score (fraction of samples whose nearest training image has cosine >
+    --threshold) and GL score = 1 - memorization. Models may differ in family and architecture
+    but must share resolution and channel count.
+
+    Examples:
+
+      ambient-eval reproducibility runA/ runB/ --seeds 0-999 --embed sscd --weights sscd_disc_mixup.torchscript.pt
+
+      ambient-eval reproducibility samplesA/ samplesB.npz runC/ --seeds 0-199 --embed pixel --train builtin:digits -o repro/
+    """
+    from ambient_eval.audits.reproducibility import check_threshold
+    from ambient_eval.audits.reproducibility_inputs import SamplerSettings
+    from ambient_eval.audits.reproducibility_run import ReproOptions, run, write_outputs
+    from ambient_eval.errors import AmbientError
+    from ambient_eval.sampling.seeds import parse_seeds
+
+    models = list(models or [])
+    if len(models) < 2:
+        raise AmbientError(f"Reproducibility compares models, but {len(models)} model was given. Pass at "
+                           "least two models (checkpoints or sample folders/npz keyed by seed).")
+    check_threshold(threshold)
+    if name and len(name) != len(models):
+        raise AmbientError(f"--name was given {len(name)} times for {len(models)} models. Pass one label "
+                           "per model, in model order.")
+    if name and len(set(name)) != len(name):
+        raise AmbientError(f"--name labels must be unique, got {', '.join(name)}.")
+    _check_writable_target(out, "output directory")
+    if report is not None:
+        _check_writable_target(report, "report")
+    seed_list = parse_seeds(seeds)
+    opts = ReproOptions(embed=embed, weights=weights, threshold=threshold, n_boot=bootstrap, cache=cache,
+                        sampler=SamplerSettings(steps=steps, batch_size=batch, device=device,
+                                                trust_pickle=trust_pickle))
+    outcome = run(models, seed_list, opts, train=train, labels=name, fmt=checkpoint_format)
+    paths = write_outputs(outcome, opts, seed_list, out, report)
+
+    res = outcome.result
+    typer.echo(f"RP score (fraction of {len(seed_list)} seeds with cosine > {threshold:g}, "
+               f"embedding {embed}):")
+    idx = {n: i for i, n in enumerate(res.names)}
+    for a, b in res.pairs():
+        i, j = idx[a], idx[b]
+        typer.echo(f"  {a} | {b}: {res.rp[i, j]:.4f}  [{res.ci_lo[i, j]:.4f}, {res.ci_hi[i, j]:.4f}]")
+    if len(res.names) > 2:
+        typer.echo(f"  mean over pairs: {res.rp_mean():.4f}")
+    for label, s in outcome.memorization.items():
+        typer.echo(f"  {label}: memorization {s.memorization:.4f} [{s.ci[0]:.4f}, {s.ci[1]:.4f}], "
+                   f"GL {s.gl:.4f}")
+    typer.echo(f"Wrote {paths['summary']}, {paths['results']}, {paths['parquet']}, {paths['csv']}")
+    typer.echo(f"Report: {paths['report']}")
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's command(s) to the root app."""
-    # Placeholder until implemented.
-    return None
+    """Add `reproducibility` to the root app."""
+    app.command("reproducibility")(reproducibility)

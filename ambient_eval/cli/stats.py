@@ -1,10 +1,70 @@
-"""`ambient-eval stats` (placeholder: the owner of this command replaces this file)."""
+"""`ambient-eval stats`: reference statistics (mean, covariance, provenance) of an image set."""
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
 
+def stats_command(
+    source: Annotated[str, typer.Argument(help="Images: folder, .zip, .npz/.npy, builtin:NAME, CIFAR/MNIST "
+                                          "files.", metavar="SOURCE", show_default=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Statistics file to write (.npz).",
+                                         metavar="FILE.npz")],
+    features: Annotated[str, typer.Option("--features", help="Extractor (inception, inception-clean, vgg16, "
+                                          "dinov2, clip, pixel, ...).", metavar="NAME")] = "inception",
+    feature_output: Annotated[Optional[str], typer.Option("--output-name", help="Extractor output to "
+                              "summarise (default: pool3 / fc2_relu / the extractor's first).",
+                              metavar="NAME")] = None,
+    weights: Annotated[Optional[str], typer.Option("--weights", help="Weights file for the extractor.",
+                                                   metavar="PATH")] = None,
+    batch: Annotated[int, typer.Option("--batch", "--batch-size", help="Images per batch.", metavar="N",
+                                       min=1)] = 64,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.", metavar="DEV")] = "auto",
+    max_images: Annotated[Optional[int], typer.Option("--max-images", help="Seeded random subset of at most N "
+                          "images.", metavar="N", min=1)] = None,
+    subset_seed: Annotated[int, typer.Option("--subset-seed", help="Seed of the --max-images subset.",
+                                             metavar="SEED")] = 0,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images instead of stopping.")] = False,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Feature cache folder.",
+                                                      metavar="DIR")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the feature cache.")] = False,
+) -> None:
+    """Compute reference statistics of SOURCE for later `ambient-eval fid` runs.
+
+    Writes an .npz with mu (D,) and sigma (D, D) in float64, N, and provenance (extractor,
+    preprocessing mode, feature output, weights SHA-256, source fingerprint, tool version).
+    `fid` refuses to compare statistics made with a different extractor, mode or weights.
+
+    Examples:
+
+      ambient-eval stats data/cifar10-train.zip -o reference_stats/cifar10-train.npz
+
+      ambient-eval stats data/ffhq/ -o reference_stats/ffhq-clean.npz --features inception-clean
+    """
+    import warnings
+
+    from ambient_eval import api
+    from ambient_eval.atomic import ensure_writable_dir
+    from ambient_eval.errors import AmbientError
+
+    if output.suffix != ".npz":
+        raise AmbientError(f"Output '{output}' must end in .npz (e.g. reference_stats/NAME.npz).")
+    if output.is_dir():
+        raise AmbientError(f"Output '{output}' is a directory; pass a file name ending in .npz.")
+    ensure_writable_dir(output.parent if str(output.parent) else ".")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        st = api.compute_stats(source, features=features, output=feature_output, weights=weights,
+                               batch_size=batch, device=device, cache=not no_cache, cache_dir=cache_dir,
+                               max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad)
+    for msg in dict.fromkeys(str(w.message) for w in caught):
+        typer.echo("Warning: " + msg, err=True)
+    st.save(output)
+    typer.echo(f"Wrote {output}: N = {st.n}, {st.extractor}/{st.mode} {st.feature} ({st.mu.shape[0]}-d)")
+
+
 def register(app: typer.Typer) -> None:
-    """Add this module's command(s) to the root app."""
-    # Placeholder until implemented.
-    return None
+    """Add `stats` to the root app."""
+    app.command("stats")(stats_command)

@@ -1,0 +1,383 @@
+"""Python API the CLI is a thin layer over: `fid(...)` -> Results and `compute_stats(...)` -> FeatureStats.
+
+Flow: sources -> (validate everything) -> extractors (weights resolved) -> cached features -> metrics.
+All validation that can fail on user input happens before the first feature is extracted.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ambient_eval.errors import AmbientError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FidDefaults:
+    batch_size: int = 64              # images per feature-extraction batch
+    kid_subsets: int = 100            # KID: number of random subsets (torch-fidelity)
+    kid_subset_size: int = 1000       # KID: images per subset (torch-fidelity)
+    is_splits: int = 10               # IS: number of splits
+    pr_k: int = 3                     # precision/recall neighbourhood (Kynkaanniemi et al.)
+    dc_k: int = 5                     # density/coverage neighbourhood (Naeem et al.)
+    fid_method: str = "auto"          # "eig" (torch-fidelity), "sqrtm" (EDM/clean-fid); auto: sqrtm for clean mode
+
+
+DEFAULTS = FidDefaults()
+
+# Metric name -> extractor used when the caller does not choose (torch-fidelity defaults; dc follows pr).
+DEFAULT_EXTRACTOR = {"fid": "inception", "kid": "inception", "is": "inception", "pr": "vgg16"}
+# Extractors whose Frechet distance is reported as "fid" (others as fd_<extractor>).
+INCEPTION_NAMES = ("inception", "inception-clean")
+
+
+def parse_features(features: str | Mapping[str, str] | None, metrics: Sequence[str]) -> dict[str, str]:
+    """Extractor per metric from None, 'NAME', {'pr': 'inception'} or 'fid=inception-clean,pr=inception'."""
+    from ambient_eval.metrics import METRIC_NAMES
+
+    explicit: dict[str, str] = {}
+    if isinstance(features, str):
+        for item in [s.strip() for s in features.split(",") if s.strip()]:
+            if "=" in item:
+                m, _, name = item.partition("=")
+                explicit[m.strip()] = name.strip()
+            else:
+                explicit.update({m: item for m in METRIC_NAMES})
+    elif features:
+        explicit = dict(features)
+    bad = [m for m in explicit if m not in METRIC_NAMES]
+    if bad:
+        raise AmbientError(f"--features names unknown metric(s) {bad}. Use NAME for all metrics or "
+                           f"METRIC=NAME with METRIC in {', '.join(METRIC_NAMES)}.")
+    out = {}
+    for m in metrics:
+        if m in explicit:
+            out[m] = explicit[m]
+        elif m == "dc":
+            out[m] = explicit.get("pr", DEFAULT_EXTRACTOR["pr"])
+        else:
+            out[m] = DEFAULT_EXTRACTOR[m]
+    return out
+
+
+def parse_weights(weights: str | Mapping[str, str] | Sequence[str] | None, extractors: Sequence[str]) -> dict[str, str | None]:
+    """Weights path per extractor from None, 'PATH', ['inception=PATH', 'vgg16=PATH'] or a mapping."""
+    out: dict[str, str | None] = {e: None for e in extractors}
+    if not weights:
+        return out
+    items = [weights] if isinstance(weights, (str, os.PathLike)) else weights
+    if isinstance(items, Mapping):
+        pairs = list(items.items())
+    else:
+        pairs = []
+        for it in items:
+            name, sep, path = str(it).partition("=")
+            pairs.append((name, path) if sep and name in extractors else (None, str(it)))
+    for name, path in pairs:
+        if name is None:
+            weighted = [e for e in extractors if not e.startswith("pixel")]
+            if len(weighted) != 1:
+                raise AmbientError(f"--weights '{path}' is ambiguous: these metrics use the extractors "
+                                   f"{list(extractors)}. Write --weights NAME=PATH for each (e.g. "
+                                   "--weights inception=pt_inception.pth --weights vgg16=vgg16.pth).")
+            name = weighted[0]
+        if name not in out:
+            raise AmbientError(f"--weights given for extractor '{name}', which no requested metric uses "
+                               f"({list(extractors)}).")
+        out[name] = path
+    return out
+
+
+def output_for(metric: str, extractor) -> str:
+    """Which output of `extractor` a metric uses (IS: logits; else pool3 / fc2_relu / default)."""
+    from ambient_eval.features.base import FC2_RELU, LOGITS, POOL3
+
+    if metric == "is":
+        if LOGITS not in extractor.outputs:
+            raise AmbientError(f"Inception Score needs Inception logits, but extractor '{extractor.name}' "
+                               "has none. Use --features is=inception.")
+        return LOGITS
+    for name in (POOL3, FC2_RELU):
+        if name in extractor.outputs:
+            return name
+    return extractor.default_output
+
+
+def _open_input(spec: Any, *, max_images: int | None, subset_seed: int, skip_bad: bool, what: str):
+    """ImageSource or FeatureStats (an .npz with mu/sigma) for a user-given input."""
+    from ambient_eval.data.base import ImageSource
+    from ambient_eval.stats import FeatureStats, is_stats_file, load_stats
+
+    if isinstance(spec, (ImageSource, FeatureStats)):
+        return spec
+    if isinstance(spec, (str, os.PathLike)) and is_stats_file(spec):
+        return load_stats(spec)
+    from ambient_eval.data import open_source
+
+    return open_source(spec, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad)
+
+
+def _make_cache(cache: Any, cache_dir: str | os.PathLike | None):
+    if cache is False or cache is None:
+        return None
+    from ambient_eval.features.cache import FeatureCache
+
+    if cache is True:
+        return FeatureCache(Path(cache_dir) if cache_dir else None)
+    return cache
+
+
+def _check_sizes(metrics: Sequence[str], n_gen: int | None, n_ref: int | None, kid_subset_size: int,
+                 is_splits: int, pr_k: int, dc_k: int) -> None:
+    """Refuse sizes a metric cannot handle, before any feature is extracted."""
+    from ambient_eval.metrics.kid import check_kid_n
+
+    if "kid" in metrics and n_gen is not None and n_ref is not None:
+        check_kid_n(n_gen, n_ref, kid_subset_size)
+    if "is" in metrics and n_gen is not None and n_gen < is_splits:
+        raise AmbientError(f"Inception Score needs at least {is_splits} generated images (one per split); "
+                           f"got {n_gen}.")
+    for m, k, what in (("pr", pr_k, "precision/recall"), ("dc", dc_k, "density/coverage")):
+        if m in metrics and n_gen is not None and n_ref is not None and min(n_gen, n_ref) <= k:
+            raise AmbientError(f"{what} with k={k} needs more than {k} images per set; got {n_gen} generated "
+                               f"and {n_ref} reference. Use more images.")
+    for what, n in (("generated", n_gen), ("reference", n_ref)):
+        if n is not None and n < 2:
+            raise AmbientError(f"The {what} input has {n} image(s); metrics need at least 2. Check the input.")
+
+
+def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] = ("fid",),
+        features: str | Mapping[str, str] | None = None, weights: Any = None,
+        batch_size: int = DEFAULTS.batch_size, device: str = "auto", cache: Any = True,
+        cache_dir: str | os.PathLike | None = None, max_images: int | None = None, subset_seed: int = 0,
+        skip_bad: bool = False, kid_subsets: int = DEFAULTS.kid_subsets,
+        kid_subset_size: int = DEFAULTS.kid_subset_size, is_splits: int = DEFAULTS.is_splits,
+        pr_k: int = DEFAULTS.pr_k, dc_k: int = DEFAULTS.dc_k, fid_method: str = DEFAULTS.fid_method,
+        model: str | None = None, seeds: str | Sequence[int] | None = None, steps: int = 18,
+        trust_pickle: bool = False):
+    """Compute quality metrics of GENERATED against REFERENCE -> ambient_eval.results.Results.
+
+    generated / reference: image-source spec (folder, zip, npz, builtin:NAME), an ImageSource, or a
+    stats .npz / FeatureStats (then only FID-type metrics). Instead of `generated`, `model` (checkpoint)
+    + `seeds` ("0-49999") streams samples from a diffusion model. `features`: one extractor for all
+    metrics or METRIC=NAME pairs; defaults fid/kid/is -> inception, pr -> vgg16, dc -> as pr.
+    """
+    from ambient_eval.metrics import METRIC_NAMES
+    from ambient_eval.metrics.fid import FID_METHODS
+    from ambient_eval.stats import FeatureStats
+
+    metrics = list(dict.fromkeys(m.strip().lower() for m in metrics if m.strip()))
+    bad = [m for m in metrics if m not in METRIC_NAMES]
+    if bad or not metrics:
+        raise AmbientError(f"Unknown metric(s) {bad or metrics}. Choose from {', '.join(METRIC_NAMES)} "
+                           "(comma-separated, e.g. --metrics fid,kid,pr).")
+    if fid_method not in ("auto", *FID_METHODS):
+        raise AmbientError(f"Unknown FID method '{fid_method}'. Use auto, eig or sqrtm.")
+    if int(batch_size) < 1:
+        raise AmbientError(f"Batch size must be at least 1, got {batch_size}.")
+    if max_images is not None and int(max_images) < 1:
+        raise AmbientError(f"--max-images must be at least 1, got {max_images}.")
+    t0 = time.perf_counter()
+
+    # 1. Inputs.
+    if model is not None:
+        if generated is not None:
+            raise AmbientError("Give either GENERATED images or --model CKPT, not both.")
+        generated = _model_input(model, seeds, batch_size=batch_size, steps=steps, device=device,
+                                 trust_pickle=trust_pickle)
+    if generated is None or reference is None:
+        raise AmbientError("Both GENERATED and REFERENCE are required (GENERATED may be replaced by "
+                           "--model CKPT --seeds RANGE).")
+    gen = _open_input(generated, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad, what="generated")
+    ref = _open_input(reference, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad, what="reference")
+    stats_given = [what for what, x in (("generated", gen), ("reference", ref)) if isinstance(x, FeatureStats)]
+    if stats_given:
+        raw = [m for m in metrics if m != "fid"]
+        if raw:
+            raise AmbientError(f"Metrics {raw} need image features, but the {' and '.join(stats_given)} input is "
+                               "a statistics file (mean/covariance only). Pass images, or use --metrics fid.")
+    per_metric = parse_features(features, metrics)
+    if "fid" in metrics and stats_given and not _explicit_fid_features(features):
+        per_metric["fid"] = (gen if isinstance(gen, FeatureStats) else ref).extractor
+    n_gen = gen.n if isinstance(gen, FeatureStats) else len(gen)
+    n_ref = ref.n if isinstance(ref, FeatureStats) else len(ref)
+    _check_sizes(metrics, n_gen, n_ref, kid_subset_size, is_splits, pr_k, dc_k)
+
+    # 2. Extractors (weights resolved now: a missing file fails before any work).
+    from ambient_eval.features import get_extractor
+
+    names = list(dict.fromkeys(per_metric.values()))
+    wmap = parse_weights(weights, names)
+    caught: list[str] = []
+    with warnings.catch_warnings(record=True) as wlist:
+        warnings.simplefilter("always")
+        extractors = {n: get_extractor(n, weights=wmap[n], device=device) for n in names}
+        outputs = {m: output_for(m, extractors[per_metric[m]]) for m in metrics}
+        fcache = _make_cache(cache, cache_dir)
+
+        # 3. Features (cached by content), then metrics.
+        values, timings = _compute(metrics, per_metric, outputs, extractors, gen, ref, fcache, batch_size,
+                                   kid_subsets, kid_subset_size, is_splits, pr_k, dc_k, fid_method)
+    for w in wlist:
+        msg = str(w.message)
+        if msg not in caught:
+            caught.append(msg)
+    timings["total_s"] = time.perf_counter() - t0
+    return _results(metrics, per_metric, outputs, extractors, gen, ref, values, caught, timings,
+                    dict(kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, is_splits=is_splits,
+                         pr_k=pr_k, dc_k=dc_k, fid_method=values.pop("_fid_method", None)))
+
+
+def _explicit_fid_features(features: Any) -> bool:
+    if isinstance(features, str):
+        return any("=" not in s or s.strip().startswith("fid=") for s in features.split(",") if s.strip())
+    return bool(features) and "fid" in features
+
+
+def _model_input(model: str, seeds: Any, **kw):
+    """ImageSource streaming samples of a checkpoint (sampling module, imported lazily)."""
+    try:
+        from ambient_eval.sampling.seeds import parse_seeds
+        from ambient_eval.sampling.source import model_source
+    except ImportError as e:  # the sampler is an optional part of the install
+        raise AmbientError(f"--model needs ambient_eval.sampling, which is not available ({e}). Generate "
+                           "images with `ambient-eval sample` and pass the folder as GENERATED.") from None
+    if seeds is None:
+        raise AmbientError("--model needs --seeds (e.g. --seeds 0-49999).")
+    seed_list = parse_seeds(seeds) if isinstance(seeds, str) else [int(s) for s in seeds]
+    return model_source(model, seed_list, **kw)
+
+
+def _features_of(x, extractor, fcache, batch_size):
+    from ambient_eval.features import extract_features
+
+    return extract_features(x, extractor, batch_size=batch_size, cache=fcache)
+
+
+def _compute(metrics, per_metric, outputs, extractors, gen, ref, fcache, batch_size, kid_subsets,
+             kid_subset_size, is_splits, pr_k, dc_k, fid_method):
+    """Extract each needed feature set once and compute the metrics."""
+    from ambient_eval import metrics as M
+    from ambient_eval.stats import FeatureStats, check_comparable, stats_from_features
+
+    feats: dict[tuple[str, str], dict] = {}
+    timings: dict[str, float] = {}
+
+    def get(which: str, name: str):
+        key = (which, name)
+        if key not in feats:
+            t = time.perf_counter()
+            feats[key] = _features_of(gen if which == "gen" else ref, extractors[name], fcache, batch_size)
+            timings[f"features_{which}_{name}_s"] = time.perf_counter() - t
+        return feats[key]
+
+    def stats_of(which: str, x, name: str, output: str) -> FeatureStats:
+        if isinstance(x, FeatureStats):
+            return x
+        ex = extractors[name]
+        return stats_from_features(get(which, name)[output], extractor=ex.name, mode=ex.mode, feature=output,
+                                   weights_sha256=ex.weights_sha256, source_fingerprint=x.fingerprint())
+
+    values: dict[str, Any] = {}
+    for m in metrics:
+        name, out = per_metric[m], outputs[m]
+        t = time.perf_counter()
+        if m == "fid":
+            s_gen, s_ref = stats_of("gen", gen, name, out), stats_of("ref", ref, name, out)
+            check_comparable(s_gen, s_ref)
+            method = fid_method if fid_method != "auto" else ("sqrtm" if extractors[name].mode == "clean" else "eig")
+            for what, s in (("generated", s_gen), ("reference", s_ref)):
+                if s.n is not None:
+                    M.fid.warn_small_n(s.n, s.mu.shape[0], what)
+            values["fid"] = M.fid_from_stats(s_gen.mu, s_gen.sigma, s_ref.mu, s_ref.sigma, method=method)
+            values["_fid_method"] = method
+            values["_fid_ref_stats"] = s_ref
+        elif m == "kid":
+            values["kid"] = M.kid_from_features(get("gen", name)[out], get("ref", name)[out], subsets=kid_subsets,
+                                                subset_size=kid_subset_size)
+        elif m == "is":
+            values["is"] = M.inception_score(get("gen", name)[out], splits=is_splits)
+        elif m == "pr":
+            values["pr"] = M.precision_recall(get("ref", name)[out], get("gen", name)[out], k=pr_k)
+        elif m == "dc":
+            values["dc"] = M.density_coverage(get("ref", name)[out], get("gen", name)[out], k=dc_k)
+        timings[f"metric_{m}_s"] = time.perf_counter() - t
+    return values, timings
+
+
+def _input_info(x) -> dict[str, Any]:
+    from ambient_eval.stats import FeatureStats
+
+    if isinstance(x, FeatureStats):
+        return {"type": "stats", "n": x.n, "fingerprint": x.source_fingerprint, "extractor": x.extractor,
+                "mode": x.mode, "notes": x.notes}
+    return {"type": "images", "description": x.description, "n": len(x), "fingerprint": x.fingerprint(),
+            "skipped": [list(s) for s in getattr(x, "skipped", [])]}
+
+
+def _results(metrics, per_metric, outputs, extractors, gen, ref, values, warns, timings, params):
+    """Assemble the results.json envelope."""
+    from ambient_eval import results as R
+
+    flat: dict[str, float] = {}
+    if "fid" in values:
+        name = per_metric["fid"]
+        flat[R.FID if name in INCEPTION_NAMES else R.fd_key(name)] = values["fid"]
+    if "kid" in values:
+        flat[R.KID], flat[R.KID_STD] = values["kid"]
+    if "is" in values:
+        flat[R.IS], flat[R.IS_STD] = values["is"]
+    if "pr" in values:
+        flat[R.PRECISION], flat[R.RECALL] = values["pr"]
+    if "dc" in values:
+        flat[R.DENSITY], flat[R.COVERAGE] = values["dc"]
+    primary = per_metric[metrics[0]] if "fid" not in per_metric else per_metric["fid"]
+    ex = extractors[primary]
+    g_info, r_info = _input_info(gen), _input_info(ref)
+    per = {m: {"extractor": extractors[per_metric[m]].name, "mode": extractors[per_metric[m]].mode,
+               "feature": outputs[m], "weights_sha256": extractors[per_metric[m]].weights_sha256,
+               "weights_official": extractors[per_metric[m]].weights_official} for m in metrics}
+    settings = {
+        "extractor": ex.name, "mode": ex.mode, "weights_sha256": ex.weights_sha256,
+        "weights_official": ex.weights_official,
+        "n_generated": g_info["n"], "n_reference": r_info["n"],
+        "reference_fingerprint": r_info["fingerprint"], "metrics_requested": list(metrics),
+        "per_metric": per, **params,
+    }
+    extra = {"warnings": warns, "timings": timings}
+    ref_stats = values.get("_fid_ref_stats")
+    if ref_stats is not None and ref_stats.notes:
+        extra["reference_notes"] = ref_stats.notes
+    return R.Results(kind=R.KIND_FID, metrics=flat, settings=settings,
+                     inputs={"generated": g_info, "reference": r_info}, extra=extra)
+
+
+def compute_stats(source: Any, *, features: str = "inception", output: str | None = None,
+                  weights: str | None = None, batch_size: int = DEFAULTS.batch_size, device: str = "auto",
+                  cache: Any = True, cache_dir: str | os.PathLike | None = None, max_images: int | None = None,
+                  subset_seed: int = 0, skip_bad: bool = False):
+    """Mean/covariance (float64) of SOURCE's features with provenance -> ambient_eval.stats.FeatureStats."""
+    from ambient_eval.features import get_extractor
+    from ambient_eval.stats import FeatureStats, stats_from_features
+
+    src = _open_input(source, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad, what="source")
+    if isinstance(src, FeatureStats):
+        raise AmbientError(f"'{source}' is already a statistics file; pass images to `stats`.")
+    if len(src) < 2:
+        raise AmbientError(f"'{source}' has {len(src)} image(s); statistics need at least 2.")
+    ex = get_extractor(features, weights=weights, device=device)
+    out = output or output_for("fid", ex)
+    if out not in ex.outputs:
+        raise AmbientError(f"Extractor '{ex.name}' has no output '{out}'; it has {list(ex.outputs)}.")
+    from ambient_eval.metrics.fid import warn_small_n
+
+    warn_small_n(len(src), ex.outputs[out], "source")
+    feats = _features_of(src, ex, _make_cache(cache, cache_dir), batch_size)[out]
+    return stats_from_features(feats, extractor=ex.name, mode=ex.mode, feature=out,
+                               weights_sha256=ex.weights_sha256, source_fingerprint=src.fingerprint())

@@ -1,0 +1,219 @@
+"""The memorization audit end to end: embed, index, search, score, summarize, write files.
+
+    audit = run_memorization({"base": src_a, "ambient": src_b}, train_src, MemorizationConfig(embed="pixel"))
+    write_outputs(audit, "out/")          # samples.parquet/.csv, summary.json, results.json
+
+Several models are scored against one training set that is embedded (and indexed) once.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+
+from ambient_eval.audits import embed as E
+from ambient_eval.audits import memorization as M
+from ambient_eval.audits import search as S
+from ambient_eval.errors import AmbientError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ambient_eval.data.base import ImageSource
+    from ambient_eval.features.cache import FeatureCache
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MemorizationConfig:
+    embed: str = "pixel"                      # --embed name (embed.EMBEDS) or an extractor name
+    weights: str | None = None                # extractor weights file (sscd, dinov2, clip, inception)
+    device: str = "auto"                      # extractor device; the index goes to GPU when faiss sees one
+    k: int = M.DEFAULTS.k                     # neighbours per sample
+    thresholds: tuple[float, ...] | None = None   # None => DEFAULT_THRESHOLDS of the embedding family
+    index: str = "flat"                       # flat (exact) | ivf | ivfpq | hnsw
+    index_path: str | None = None             # save the index here / reuse it when its key matches
+    carlini: bool = False                     # also compute the Carlini et al. 2023 l2-ratio criterion
+    carlini_delta: float = M.DEFAULTS.carlini_delta   # flagged when l < delta
+    carlini_n: int = M.DEFAULTS.carlini_n     # neighbourhood size of the criterion
+    batch_size: int = 64                      # images per extractor batch
+    n_boot: int = M.DEFAULTS.n_boot           # bootstrap resamples for CIs
+    seed: int = M.DEFAULTS.seed               # bootstrap and recall-sample seed
+    recall_queries: int = S.DEFAULTS.recall_queries   # queries sampled to measure approximate recall@1
+
+
+@dataclass
+class ModelAudit:
+    """One model's per-sample table and summary."""
+
+    name: str
+    source: "ImageSource"
+    table: "pd.DataFrame"
+    metrics: dict[str, float]
+    ci: dict[str, list[float]]
+
+
+@dataclass
+class MemorizationAudit:
+    """Everything a run produced (tables, summaries, provenance), before files are written."""
+
+    models: list[ModelAudit]
+    train: "ImageSource"
+    config: MemorizationConfig
+    thresholds: tuple[float, ...]
+    embedding: dict[str, Any]
+    index: dict[str, Any] = field(default_factory=dict)
+
+
+def _use_gpu(device: str) -> bool | None:
+    # --device cpu keeps faiss on CPU; auto/cuda use a GPU when faiss sees one.
+    return False if str(device).startswith("cpu") else None
+
+
+def validate(models: Mapping[str, "ImageSource"], train: "ImageSource", cfg: MemorizationConfig) -> None:
+    """Checks that need no embedding (run before any long work)."""
+    if cfg.index not in S.INDEX_KINDS:
+        raise AmbientError(f"Unknown --index '{cfg.index}'. Use one of: {', '.join(S.INDEX_KINDS)}.")
+    if cfg.k < 1:
+        raise AmbientError(f"--k must be at least 1, got {cfg.k}.")
+    if not models:
+        raise AmbientError("No generated samples were given. Pass sample folders/files, or --model CKPT --seeds.")
+    n_train = len(train)
+    if n_train == 0:
+        raise AmbientError(f"The training set {train.description} is empty (0 images). Pass a --train "
+                           "source with images.")
+    if n_train < cfg.k:
+        raise AmbientError(f"The training set {train.description} has {n_train} images, fewer than "
+                           f"k = {cfg.k} neighbours. Lower --k to at most {n_train}.")
+    if cfg.carlini and n_train < cfg.carlini_n:
+        raise AmbientError(f"--carlini needs at least {cfg.carlini_n} training images (its neighbourhood "
+                           f"size), but {train.description} has {n_train}. Drop --carlini.")
+    for name, src in models.items():
+        if len(src) == 0:
+            raise AmbientError(f"Generated samples '{name}' ({src.description}) hold no images.")
+
+
+def index_key(train: "ImageSource", info: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """What a saved index must match to be reused."""
+    return {"train_fingerprint": train.fingerprint(), "n_train": len(train), "embed": info["embed"],
+            "extractor": info["extractor"], "mode": info["mode"], "weights_sha256": info["weights_sha256"],
+            "normalization": info["normalization"], "index": kind}
+
+
+def run_memorization(models: Mapping[str, "ImageSource"], train: "ImageSource",
+                     cfg: MemorizationConfig = MemorizationConfig(), *,
+                     cache: "FeatureCache | None" = None) -> MemorizationAudit:
+    """Embed the training set once, index it, and score every model's samples against it."""
+    validate(models, train, cfg)
+    thresholds = M.check_thresholds(cfg.thresholds or M.default_thresholds(E.family(cfg.embed)))
+    extractor = E.extractor_for(cfg.embed, weights=cfg.weights, device=cfg.device)
+    info = E.embedding_info(extractor, cfg.embed)
+    d, use_gpu = info["dim"], _use_gpu(cfg.device)
+    key = index_key(train, info, cfg.index)
+    saved = S.read_index_key(cfg.index_path) if cfg.index_path else None
+    if saved is not None:  # refuse a stale index before any embedding work
+        S.check_index_key(cfg.index_path, saved, key, d)
+    xb = None
+    if saved is None or cfg.index != "flat":  # approximate recall needs xb; cached after the first run
+        xb = E.embed_source(train, extractor, embed=cfg.embed, batch_size=cfg.batch_size, cache=cache)
+    if saved is not None:
+        index = S.load_index(cfg.index_path, key, d=d, use_gpu=use_gpu)
+        log.info("Reusing the index %s", cfg.index_path)
+    else:
+        index = S.build_index(S.iter_blocks(xb), d, cfg.index, nb=xb.shape[0], use_gpu=use_gpu,
+                              train_x=S.train_sample(xb) if cfg.index in ("ivf", "ivfpq") else None)
+        if cfg.index_path:
+            S.save_index(index, cfg.index_path, key)
+    k_search = max(cfg.k, cfg.carlini_n) if cfg.carlini else cfg.k
+    train_names = train.item_names()
+    audits, queries = [], []
+    for name, src in models.items():
+        xq = E.embed_source(src, extractor, embed=cfg.embed, batch_size=cfg.batch_size, cache=cache)
+        D, I = S.search(index, xq, k_search, progress_desc=f"search {name}")
+        D = np.clip(D, -1.0, 1.0)  # float32 rounding puts identical unit vectors at 1.0000001
+        lc = M.carlini_score(D, n=cfg.carlini_n) if cfg.carlini else None
+        table = M.score_table(D, I, thresholds, sample_names=src.item_names(), train_names=train_names,
+                              model=name, k=cfg.k, carlini=lc, carlini_delta=cfg.carlini_delta)
+        flags = None if lc is None else table["carlini_flag"].to_numpy()
+        metrics = M.summary_metrics(D[:, 0], thresholds, carlini_flag=flags)
+        ci = M.bootstrap_ci(D[:, 0], thresholds, carlini_flag=flags, n_boot=cfg.n_boot, seed=cfg.seed)
+        audits.append(ModelAudit(name, src, table, metrics, ci))
+        queries.append(xq)
+    index_info: dict[str, Any] = {"kind": cfg.index, "ntotal": int(index.ntotal), "path": cfg.index_path,
+                                  "reused": saved is not None, "gpu": "Gpu" in type(index).__name__}
+    index_info.update(S.index_params(index))
+    if cfg.index != "flat":  # approximate: measure recall@1 against exact search on a seeded sample
+        index_info.update(S.recall_at_1(index, np.concatenate(queries), xb, n=cfg.recall_queries, seed=cfg.seed))
+    return MemorizationAudit(audits, train, cfg, thresholds, info, index_info)
+
+
+def settings(audit: MemorizationAudit, model: ModelAudit) -> dict[str, Any]:
+    """results.json settings: what must match to compare two memorization results."""
+    cfg = audit.config
+    return {**audit.embedding, "reference_fingerprint": audit.train.fingerprint(),
+            "train_fingerprint": audit.train.fingerprint(), "n_train": len(audit.train),
+            "n_generated": len(model.source), "k": cfg.k, "thresholds": list(audit.thresholds),
+            "index": cfg.index, "similarity": "cosine (inner product of L2-normalized embeddings)",
+            "carlini": ({"alpha": M.DEFAULTS.carlini_alpha, "n": cfg.carlini_n, "delta": cfg.carlini_delta,
+                         "distance": "l2 of normalized embeddings"} if cfg.carlini else None),
+            "bootstrap": {"n_boot": cfg.n_boot, "seed": cfg.seed, "level": M.DEFAULTS.ci_level}}
+
+
+def _dir_name(name: str) -> str:
+    # model label -> a safe directory name
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".")
+    return safe or "model"
+
+
+def summary(audit: MemorizationAudit) -> dict[str, Any]:
+    """The combined summary.json: per-model metrics + CIs, thresholds, index recall, provenance."""
+    return {"embedding": audit.embedding, "thresholds": list(audit.thresholds),
+            "train": {"description": audit.train.description, "fingerprint": audit.train.fingerprint(),
+                      "n": len(audit.train)},
+            "index": audit.index, "k": audit.config.k,
+            "models": {m.name: {"description": m.source.description, "metrics": m.metrics, "ci": m.ci}
+                       for m in audit.models}}
+
+
+def write_outputs(audit: MemorizationAudit, out: str | Path) -> list[Path]:
+    """samples.parquet + samples.csv (all models), summary.json, results.json (or <model>/results.json)."""
+    import pandas as pd
+
+    from ambient_eval.atomic import atomic_path, write_json
+    from ambient_eval.results import KIND_MEMORIZATION, Results
+
+    out = Path(out)
+    table = pd.concat([m.table for m in audit.models], ignore_index=True)
+    paths = [out / "samples.parquet", out / "samples.csv", out / "summary.json"]
+    with atomic_path(paths[0]) as tmp:
+        table.to_parquet(tmp, index=False)
+    with atomic_path(paths[1]) as tmp:
+        table.to_csv(tmp, index=False)
+    write_json(paths[2], summary(audit))
+    for m in audit.models:
+        res = Results(kind=KIND_MEMORIZATION, metrics=m.metrics, ci=m.ci, settings=settings(audit, m),
+                      inputs={"generated": {"description": m.source.description,
+                                            "fingerprint": m.source.fingerprint(), "n": len(m.source)},
+                              "train": {"description": audit.train.description,
+                                        "fingerprint": audit.train.fingerprint(), "n": len(audit.train)}},
+                      extra={"model": m.name, "index": audit.index})
+        target = out if len(audit.models) == 1 else out / _dir_name(m.name)
+        paths.append(res.save(target))
+    return paths
+
+
+def model_labels(specs: Sequence[str]) -> list[str]:
+    """Unique labels from paths: 'runs/base/' -> 'base', a second 'base' -> 'base-2'."""
+    labels: list[str] = []
+    for spec in specs:
+        p = Path(str(spec).rstrip("/\\"))
+        base = (p.stem if p.suffix in (".npz", ".npy", ".zip", ".tar", ".pkl", ".pt") else p.name) or str(spec)
+        label, i = base, 2
+        while label in labels:
+            label, i = f"{base}-{i}", i + 1
+        labels.append(label)
+    return labels

@@ -1,0 +1,83 @@
+"""Feature extractor protocol: uint8 images in, named float32 feature matrices out.
+
+Every extractor records how its features were made (name, preprocessing mode, weights hash), so
+stats files, cache keys and results can refuse to mix conventions (SPEC "Resize modes").
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ambient_eval.errors import AmbientError
+
+if TYPE_CHECKING:  # torch is imported lazily so `import ambient_eval.features` stays fast
+    import torch
+
+# Output names (result keys are constants, as in torch-fidelity).
+POOL3 = "pool3"                      # Inception-v3 pool3, 2048-d (FID, KID, P/R on Inception)
+LOGITS = "logits_unbiased"           # Inception-v3 1008-way logits without bias (IS)
+FC2 = "fc2"                          # VGG16 fc2 before ReLU, 4096-d
+FC2_RELU = "fc2_relu"                # VGG16 fc2 after ReLU, 4096-d (torch-fidelity's P/R default)
+EMBEDDING = "embedding"              # generic embedding (DINOv2 CLS, CLIP image, SSCD, pixels)
+
+
+class FeatureExtractor:
+    """Base class: subclasses set the attributes below and implement `_extract`.
+
+    Call contract: `extractor(images)` with NCHW uint8 (3 ch, any device)
+    => {output name: NC float32 on CPU}, one row per image, in input order.
+    """
+
+    name: str = ""                          # registry name (inception, pixel-32, ...)
+    mode: str = ""                          # preprocessing mode ("tf-compat", "clean", ...)
+    outputs: dict[str, int] = {}            # output name -> dim; the first one is the default
+    weights_sha256: str | None = None       # sha256 of the weights file actually used (None: no weights)
+    weights_official: bool = True           # False => results not comparable with published numbers
+    weights_path: str | None = None         # where the weights came from (provenance only)
+
+    def __init__(self, device: Any = "auto") -> None:
+        from ambient_eval.device import resolve_device
+
+        self.device = resolve_device(device) if isinstance(device, (str, type(None))) else device
+
+    @property
+    def default_output(self) -> str:
+        """The output used when a caller does not name one (first in `outputs`)."""
+        return next(iter(self.outputs))
+
+    def info(self) -> dict[str, Any]:
+        """Provenance for stats files and results.json (what must match to compare numbers)."""
+        return {
+            "extractor": self.name,
+            "mode": self.mode,
+            "outputs": dict(self.outputs),
+            "weights_sha256": self.weights_sha256,
+            "weights_official": self.weights_official,
+        }
+
+    def __call__(self, images: "torch.Tensor") -> dict[str, "torch.Tensor"]:
+        # NCHW uint8 (3 ch, any device) => {name: NC float32 on CPU}
+        import torch
+
+        if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4 \
+                or images.shape[1] != 3:
+            desc = (f"{type(images).__name__} {getattr(images, 'dtype', '')} "
+                    f"{tuple(getattr(images, 'shape', ()))}")
+            raise AmbientError(f"Extractor '{self.name}' expects NCHW uint8 RGB images, got {desc}. "
+                               "Open images through ambient_eval.data, which converts them.")
+        with torch.inference_mode():
+            out = self._extract(images.to(self.device, non_blocking=True))
+        result = {}
+        for key, dim in self.outputs.items():
+            feat = out[key].detach().to("cpu", torch.float32).reshape(images.shape[0], -1)
+            if feat.shape[1] != dim:  # a programming error in an extractor, not user input
+                raise RuntimeError(f"{self.name}:{key} produced dim {feat.shape[1]}, declared {dim}")
+            result[key] = feat
+        return result
+
+    def _extract(self, images: "torch.Tensor") -> dict[str, "torch.Tensor"]:
+        # NCHW uint8 on self.device => {name: N x dim float}
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(name={self.name!r}, mode={self.mode!r}, "
+                f"outputs={self.outputs}, weights_sha256={self.weights_sha256!r})")

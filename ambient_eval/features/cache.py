@@ -1,0 +1,84 @@
+"""Content-addressed on-disk feature cache, shared by every command.
+
+Key = sha256 of how the features were made: source fingerprint, extractor name, preprocessing
+mode, weights SHA-256, output names and dims, and the ambient-eval version. Files are written
+atomically; an unreadable file is a cache miss (and gets rewritten), never a crash.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ambient_eval.features.base import FeatureExtractor
+
+log = logging.getLogger(__name__)
+
+CACHE_ENV = "AMBIENT_EVAL_CACHE"
+CACHE_FORMAT = 1  # bump when the file layout or the meaning of a key changes
+
+
+def default_cache_root() -> Path:
+    """$AMBIENT_EVAL_CACHE, else ~/.cache/ambient-eval/features."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "ambient-eval" / "features"
+
+
+class FeatureCache:
+    """Features on disk under `root/<key[:2]>/<key>.npz`, one file per (source, extractor) pair."""
+
+    def __init__(self, root: str | os.PathLike | None = None) -> None:
+        self.root = Path(root).expanduser() if root is not None else default_cache_root()
+        self.hits = 0      # lookups answered from disk (tests and benchmarks read these)
+        self.misses = 0    # lookups that needed extraction
+
+    def key(self, source_fingerprint: str, extractor: FeatureExtractor) -> str:
+        """The content address of `extractor`'s features of the source with this fingerprint."""
+        from ambient_eval import __version__
+        from ambient_eval.hashing import sha256_json
+
+        return sha256_json({
+            "format": CACHE_FORMAT,
+            "source": source_fingerprint,
+            "extractor": extractor.name,
+            "mode": extractor.mode,
+            "weights_sha256": extractor.weights_sha256,
+            "outputs": dict(extractor.outputs),
+            "version": __version__,
+        })
+
+    def path(self, key: str) -> Path:
+        """File holding the features for `key`."""
+        return self.root / key[:2] / f"{key}.npz"
+
+    def get(self, key: str, outputs: dict[str, int]) -> dict[str, np.ndarray] | None:
+        """Cached {name: NC float32} or None (absent, unreadable, or not the expected shape)."""
+        p = self.path(key)
+        if not p.is_file():
+            self.misses += 1
+            return None
+        try:
+            with np.load(p, allow_pickle=False) as z:
+                feats = {name: np.asarray(z[name], dtype=np.float32) for name in outputs}
+            n = {f.shape[0] for f in feats.values()}
+            ok = len(n) == 1 and all(f.ndim == 2 and f.shape[1] == outputs[k] for k, f in feats.items())
+            if not ok:
+                raise ValueError(f"shapes {[f.shape for f in feats.values()]} do not match {outputs}")
+        except Exception as e:  # corrupt / truncated / foreign file: recompute and overwrite
+            log.warning("Ignoring unreadable feature cache file %s (%s); recomputing.", p, e)
+            self.misses += 1
+            return None
+        self.hits += 1
+        return feats
+
+    def put(self, key: str, feats: dict[str, np.ndarray]) -> None:
+        """Store features atomically; a cache that cannot be written only costs time later."""
+        from ambient_eval import atomic
+        from ambient_eval.errors import AmbientError
+
+        try:
+            atomic.save_npz(self.path(key), **{k: np.asarray(v, np.float32) for k, v in feats.items()})
+        except (OSError, AmbientError) as e:
+            log.warning("Could not write feature cache %s: %s", self.path(key), e)

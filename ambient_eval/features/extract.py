@@ -1,0 +1,78 @@
+"""Stream an image source through an extractor, batch by batch, with the feature cache in front."""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ambient_eval.errors import AmbientError
+from ambient_eval.features.base import FeatureExtractor
+
+if TYPE_CHECKING:
+    from ambient_eval.data.base import ImageSource
+    from ambient_eval.features.cache import FeatureCache
+
+log = logging.getLogger(__name__)
+
+
+def extract_features(source: "ImageSource", extractor: FeatureExtractor, *, batch_size: int = 64,
+                     cache: "FeatureCache | None" = None) -> dict[str, np.ndarray]:
+    """All outputs of `extractor` for every image of `source`, in source order.
+
+    # ImageSource (N images) => {output name: N x dim float32}
+    A cache hit does no extraction at all; NaN/Inf features are an error naming the source.
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise AmbientError(f"Batch size must be a positive integer, got {batch_size!r}. Use e.g. --batch-size 64.")
+    n = len(source)
+    if n == 0:
+        raise AmbientError(f"Image source {source.description} holds no images. Point it at images.")
+    key = None
+    if cache is not None:
+        key = cache.key(source.fingerprint(), extractor)
+        hit = cache.get(key, extractor.outputs)
+        if hit is not None and all(f.shape[0] == n for f in hit.values()):
+            log.info("features of %s with %s: cache hit %s", source.description, extractor.name, key[:12])
+            return hit
+    feats = {name: np.empty((n, dim), np.float32) for name, dim in extractor.outputs.items()}
+    from ambient_eval.progress import progress
+
+    bar = progress(None, total=n, desc=f"{extractor.name} features", unit="img")
+    done = 0
+    try:
+        for _indices, images in source.iter_batches(batch_size):
+            if done + images.shape[0] > n:
+                raise AmbientError(f"Image source {source.description} yielded more than its {n} images. "
+                                   "Re-open the source; it changed while being read.")
+            out = extractor(images)
+            for name, f in out.items():
+                arr = f.numpy()
+                _check_finite(arr, name, source, extractor, done)
+                feats[name][done:done + arr.shape[0]] = arr
+            done += images.shape[0]
+            bar.update(images.shape[0])
+    finally:
+        bar.close()
+    if done != n:
+        raise AmbientError(f"Image source {source.description} yielded {done} images but reports {n}. "
+                           "Re-open the source; it changed while being read.")
+    if cache is not None and key is not None:
+        cache.put(key, feats)
+    return feats
+
+
+def _check_finite(arr: np.ndarray, name: str, source, extractor: FeatureExtractor, offset: int) -> None:
+    # Non-finite features poison mean/covariance silently; stop with the first offending images.
+    bad = ~np.isfinite(arr).all(axis=1)
+    if bad.any():
+        rows = (np.flatnonzero(bad) + offset)[:5].tolist()
+        try:
+            names = [source.item_names()[i] for i in rows]
+        except Exception:  # naming is a courtesy; the indices are enough
+            names = []
+        raise AmbientError(
+            f"Extractor '{extractor.name}' produced NaN/Inf features for {int(bad.sum())} image(s) of "
+            f"{source.description} (output {name}, image indices {rows}{', ' + str(names) if names else ''}, "
+            f"extraction stopped at the first bad batch). Check those images and the "
+            f"weights file ({extractor.weights_path or 'none'}); try --device cpu if this happens on a GPU.")

@@ -1,0 +1,201 @@
+"""Offline weights: find the file, hash it once, warn when it is not the official one. Never download.
+
+Resolution order (SPEC "Offline weights"):
+  1. an explicit path (`--weights PATH` / `weights=`),
+  2. `$AMBIENT_EVAL_WEIGHTS/<official file name>`,
+  3. the libraries' own caches (torch hub checkpoints, clean-fid's /tmp copy, open_clip / CLIP caches).
+"""
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ambient_eval.errors import AmbientError
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_ENV = "AMBIENT_EVAL_WEIGHTS"
+
+
+class WeightsWarning(UserWarning):
+    """A weights file is not the official one: numbers are not comparable with published ones."""
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """One official weights file an extractor can use."""
+
+    file_name: str                          # official file name (looked up under $AMBIENT_EVAL_WEIGHTS)
+    url: str                                # official download URL (shown to the user, never fetched)
+    sha256: str | None                      # official SHA-256 (None: not published / unknown)
+    sha256_prefix: str | None = None        # leading hex digits published in the file name (torch hub)
+    cache_globs: Callable[[], list[str]] = lambda: []   # library cache locations (glob patterns)
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    """The weights file that will be used, with its hash and whether it is the official one."""
+
+    path: Path                              # file actually used
+    sha256: str                             # its SHA-256
+    official: bool                          # sha256 equals a known official SHA-256
+    spec: WeightsFile | None                # the official file it was found as (None: explicit path)
+
+
+def torch_hub_checkpoints() -> list[str]:
+    """torch hub's checkpoint dir (torch-fidelity, torchvision and torch.hub downloads land here)."""
+    try:
+        import torch
+
+        hub = torch.hub.get_dir()
+    except Exception:  # pragma: no cover - torch always present in practice
+        hub = os.path.join(os.path.expanduser(os.getenv("TORCH_HOME", "~/.cache/torch")), "hub")
+    return [os.path.join(hub, "checkpoints")]
+
+
+def resolve_weights(extractor: str, files: Sequence[WeightsFile], explicit: str | os.PathLike | None,
+                    *, hash_cache_dir: Path | None = None) -> ResolvedWeights:
+    """Find the weights for `extractor` (see module docstring); AmbientError when none is found."""
+    if explicit is not None:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise AmbientError(
+                f"Weights file '{path}' for extractor '{extractor}' does not exist or is not a file. "
+                f"Pass the path of {_describe(files)}.")
+        return _finish(extractor, path, None, files, hash_cache_dir)
+    env_dir = os.environ.get(WEIGHTS_ENV)
+    for spec in files:
+        if env_dir and (Path(env_dir) / spec.file_name).is_file():
+            return _finish(extractor, Path(env_dir) / spec.file_name, spec, files, hash_cache_dir)
+    for spec in files:
+        for pattern in spec.cache_globs():
+            for hit in sorted(glob.glob(os.path.join(pattern, spec.file_name))):
+                if Path(hit).is_file():
+                    return _finish(extractor, Path(hit), spec, files, hash_cache_dir)
+    raise AmbientError(missing_message(extractor, files, env_dir))
+
+
+def missing_message(extractor: str, files: Sequence[WeightsFile], env_dir: str | None) -> str:
+    """One paragraph: which file, its SHA-256, the official URL and where to put it."""
+    first = files[0]
+    where = (f"put it in ${WEIGHTS_ENV} (currently '{env_dir}')" if env_dir
+             else f"put it in a folder and set ${WEIGHTS_ENV} to that folder")
+    caches = [p for spec in files for p in spec.cache_globs()]
+    alt = "".join(f" Also accepted: '{s.file_name}' (SHA-256 {_official_hash_text(s)}, {s.url})."
+                  for s in files[1:])
+    return (f"Weights for extractor '{extractor}' were not found: need '{first.file_name}' "
+            f"(SHA-256 {_official_hash_text(first)}), official URL {first.url}. This tool never "
+            f"downloads: fetch the file on a machine with internet access, then pass it with --weights "
+            f"PATH, or {where}, or place it in a library cache ({', '.join(caches) or 'none'}).{alt}")
+
+
+def _describe(files: Sequence[WeightsFile]) -> str:
+    return " or ".join(f"'{s.file_name}' ({s.url})" for s in files)
+
+
+def _finish(extractor: str, path: Path, spec: WeightsFile | None, files: Sequence[WeightsFile],
+            hash_cache_dir: Path | None) -> ResolvedWeights:
+    sha = cached_sha256(path, hash_cache_dir)
+    match = [s for s in files if _is_official(sha, s)]
+    official = bool(match)
+    if official:
+        spec = match[0]
+    else:
+        known = ", ".join(f"{s.file_name}: {_official_hash_text(s)}" for s in files)
+        if not any(s.sha256 or s.sha256_prefix for s in files):
+            msg = (f"Weights '{path}' for extractor '{extractor}' (SHA-256 {sha}) cannot be verified: no "
+                   f"official SHA-256 of {known.replace(': unknown', '')} is known to ambient-eval. The hash "
+                   f"is recorded; compare it with your source before comparing results with published numbers.")
+            warnings.warn(msg, WeightsWarning, stacklevel=3)
+            return ResolvedWeights(path=path, sha256=sha, official=False, spec=spec)
+        msg = (f"Weights '{path}' for extractor '{extractor}' have SHA-256 {sha}, which is not the "
+               f"official file ({known}); results are NOT comparable with published numbers.")
+        warnings.warn(msg, WeightsWarning, stacklevel=3)
+    return ResolvedWeights(path=path, sha256=sha, official=official, spec=spec)
+
+
+def _is_official(sha: str, spec: WeightsFile) -> bool:
+    # Full hash when published; otherwise torch hub's file-name prefix (what torch hub itself checks).
+    if spec.sha256:
+        return sha == spec.sha256
+    return bool(spec.sha256_prefix) and sha.startswith(spec.sha256_prefix)
+
+
+def _official_hash_text(spec: WeightsFile) -> str:
+    if spec.sha256:
+        return spec.sha256
+    if spec.sha256_prefix:
+        return f"{spec.sha256_prefix}... (only this prefix is published)"
+    return "unknown"
+
+
+def cached_sha256(path: Path, cache_dir: Path | None = None) -> str:
+    """SHA-256 of `path`, remembered by (absolute path, size, mtime) in the feature cache dir."""
+    import json
+
+    from ambient_eval import atomic
+    from ambient_eval.hashing import sha256_file
+
+    if cache_dir is None:
+        from ambient_eval.features.cache import default_cache_root
+
+        cache_dir = default_cache_root()
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    index = Path(cache_dir) / "weights-sha256.json"
+    table: dict[str, str] = {}
+    try:
+        table = json.loads(index.read_text())
+        if not isinstance(table, dict):
+            table = {}
+    except (OSError, ValueError):
+        table = {}
+    if isinstance(table.get(key), str) and len(table[key]) == 64:
+        return table[key]
+    sha = sha256_file(path)
+    table[key] = sha
+    try:
+        atomic.write_json(index, table)
+    except (OSError, AmbientError) as e:  # a read-only cache only costs a re-hash next time
+        log.debug("could not record weights hash in %s: %s", index, e)
+    return sha
+
+
+def load_state_dict(path: Path, extractor: str) -> dict[str, Any]:
+    """Tensors from a safetensors file or a torch.save'd state dict (weights_only: never unpickles code)."""
+    import torch
+
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            sd = load_file(str(path), device="cpu")
+        else:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise AmbientError(
+            f"Cannot read weights file '{path}' for extractor '{extractor}': {str(e).splitlines()[0]}. "
+            "It must be a state dict saved with torch.save or a .safetensors file (pickled models "
+            "with code are refused).") from e
+    for wrapper in ("state_dict", "model"):  # common checkpoint containers
+        if isinstance(sd, dict) and isinstance(sd.get(wrapper), dict):
+            sd = sd[wrapper]
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise AmbientError(f"Weights file '{path}' for extractor '{extractor}' does not hold a state dict "
+                           "of tensors. Pass the official weights file.")
+    return sd
+
+
+def load_into(module: Any, state_dict: dict[str, Any], path: Path, extractor: str, strict: bool = True) -> None:
+    """module.load_state_dict with an AmbientError naming missing / unexpected keys."""
+    try:
+        module.load_state_dict(state_dict, strict=strict)
+    except RuntimeError as e:
+        raise AmbientError(
+            f"Weights file '{path}' does not fit the '{extractor}' network: "
+            f"{' '.join(str(e).split())[:400]}. Pass the official weights file for this extractor.") from e

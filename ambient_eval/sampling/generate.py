@@ -1,0 +1,127 @@
+"""generate(): seeds => uint8 images, batch-size and process-count independent (shared noise)."""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from ambient_eval.errors import AmbientError
+from ambient_eval.models.base import one_hot
+from ambient_eval.sampling.noise import SeedNoise, seed_labels
+from ambient_eval.sampling.samplers import SamplerConfig, ddim_sigmas, edm_sigmas, sample
+
+# CPU convolution / GEMM kernels pick their algorithm by batch shape, so an image's float result
+# (and, rarely, its uint8 value) would depend on --batch. Evaluating the network in fixed-size,
+# zero-padded chunks keeps every image bit-identical across batch sizes, batch composition and
+# process counts on CPU (checked by tests/sampling/test_invariance.py). GPUs use the full batch.
+CPU_NET_BATCH = 8
+AUTOCAST = (None, "bf16", "tf32")
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """NCHW float model space [-1, 1] => NCHW uint8, EDM convention (x*127.5 + 128, clip, floor)."""
+    return (x * 127.5 + 128).clip(0, 255).to(torch.uint8)
+
+
+class NetCall:
+    """Calls the denoiser in fixed-size padded chunks (net_batch) under an optional autocast."""
+
+    def __init__(self, denoiser, net_batch: int | None, autocast: str | None) -> None:
+        self.denoiser, self.net_batch, self.autocast = denoiser, net_batch, autocast
+
+    def round_sigma(self, sigma):
+        return self.denoiser.round_sigma(sigma)
+
+    def _ctx(self, device: torch.device):
+        if self.autocast == "bf16":
+            return torch.autocast(device.type, dtype=torch.bfloat16)
+        if self.autocast == "tf32":
+            return _tf32()
+        return contextlib.nullcontext()
+
+    def __call__(self, x, sigma, labels):  # NCHW float32, (N,) float32, NC|None => NCHW float32
+        with torch.no_grad(), self._ctx(x.device):
+            nb = self.net_batch
+            if nb is None or x.shape[0] == nb:
+                return self.denoiser(x, sigma, labels).to(torch.float32)
+            out = []
+            for s in range(0, x.shape[0], nb):
+                xs, ss = x[s:s + nb], sigma[s:s + nb]
+                ls = None if labels is None else labels[s:s + nb]
+                n = xs.shape[0]
+                if n < nb:  # zero-pad to the fixed shape; padded rows are discarded
+                    xs = torch.cat([xs, xs.new_zeros((nb - n,) + xs.shape[1:])])
+                    ss = torch.cat([ss, ss[:1].expand(nb - n)])
+                    ls = None if ls is None else torch.cat([ls, ls.new_zeros((nb - n,) + ls.shape[1:])])
+                out.append(self.denoiser(xs, ss, ls)[:n].to(torch.float32))
+            return torch.cat(out)
+
+
+@contextlib.contextmanager
+def _tf32():
+    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+
+
+def resolve_labels(denoiser, seeds: Sequence[int], class_labels=None) -> np.ndarray | None:
+    """None => seed-determined labels (conditional models) | int => that class | per-seed ints."""
+    if denoiser.label_dim == 0:
+        if class_labels is not None:
+            raise AmbientError(f"--class {class_labels} was given, but the model is unconditional "
+                               "(label_dim 0). Drop --class.")
+        return None
+    if class_labels is None:
+        return seed_labels(seeds, denoiser.label_dim)
+    labels = np.broadcast_to(np.asarray(class_labels, dtype=np.int64), (len(seeds),)).copy()
+    bad = labels[(labels < 0) | (labels >= denoiser.label_dim)]
+    if bad.size:
+        raise AmbientError(f"Class {int(bad[0])} is out of range: the model has {denoiser.label_dim} "
+                           f"classes (0-{denoiser.label_dim - 1}).")
+    return labels
+
+
+def resolve_net_batch(net_batch, device: torch.device) -> int | None:
+    if net_batch == "auto":
+        return CPU_NET_BATCH if device.type == "cpu" else None
+    return None if net_batch in (None, 0) else int(net_batch)
+
+
+def generate(denoiser, seeds: Sequence[int], *, batch_size: int = 64, steps: int = 18,
+             sampler: str = "heun", class_labels=None, device: str = "auto",
+             config: SamplerConfig | None = None, net_batch: int | str | None = "auto",
+             autocast: str | None = None) -> Iterator[tuple[list[int], torch.Tensor]]:
+    """Yield (seeds, NCHW uint8 on CPU, model's channel count) batches in seed-list order.
+
+    `config` overrides steps/sampler when given. Labels: see resolve_labels.
+    """
+    from ambient_eval.device import resolve_device
+
+    cfg = (config or SamplerConfig(sampler=sampler, steps=steps)).validate()
+    if batch_size < 1:
+        raise AmbientError(f"--batch must be at least 1, got {batch_size}.")
+    if autocast not in AUTOCAST:
+        raise AmbientError(f"Unknown autocast '{autocast}'. Use bf16 or tf32 (GPU only), or leave it off.")
+    dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
+    if autocast and dev.type != "cuda":
+        raise AmbientError(f"--autocast {autocast} needs a CUDA device; sampling on {dev} is float32 "
+                           "already. Drop --autocast.")
+    denoiser = denoiser.to(dev).eval()
+    labels_all = resolve_labels(denoiser, seeds, class_labels)
+    sigmas = ddim_sigmas(cfg, denoiser) if cfg.sampler == "ddim" else edm_sigmas(cfg, denoiser)
+    D = NetCall(denoiser, resolve_net_batch(net_batch, dev), autocast)
+    shape = [denoiser.img_channels, denoiser.img_resolution, denoiser.img_resolution]
+    seeds = [int(s) for s in seeds]
+    for start in range(0, len(seeds), batch_size):
+        batch = seeds[start:start + batch_size]
+        noise = SeedNoise(batch, dev)
+        latents = noise.randn(shape)                                # NCHW float32 N(0, I)
+        labels = None if labels_all is None else \
+            one_hot(labels_all[start:start + len(batch)], denoiser.label_dim, device=dev)
+        x = sample(D, latents, labels, cfg, noise, sigmas)         # NCHW float64 model space
+        yield batch, to_uint8(x).cpu()

@@ -1,0 +1,81 @@
+"""Training configuration: one frozen dataclass, every default on its own line."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from ambient_eval.errors import AmbientError
+
+METHODS = ("baseline", "ambient-omni", "noisy", "cep")
+ARCHS = ("tiny", "small", "cifar")
+SIGMA_POLICIES = ("mask", "truncate")
+CEP_NOISES = ("uniform", "gaussian")
+CEP_SCALES = ("sqrt-dim", "none")
+# Keys that may change between a run and its resumption (everything else must match).
+RESUMABLE_CHANGES = ("steps", "checkpoint_every", "device", "compile")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What `ambient-eval train` does; recorded in every checkpoint."""
+
+    method: str = "baseline"  # baseline | ambient-omni | noisy | cep
+    arch: str = "small"  # U-Net size: tiny (CPU tests) | small (~2M params) | cifar (DDPM++ ~56M)
+    resolution: int | None = None  # resize images to this side (pixels); None = native size
+    cond: bool = False  # class-conditional (needs labels)
+    steps: int = 2000  # optimiser steps in total (a resumed run continues to this count)
+    batch: int = 64  # images per step (all ranks together)
+    lr: float = 1e-3  # Adam learning rate after warm-up (EDM CIFAR-10: 1e-3)
+    warmup_steps: int = 100  # linear LR warm-up (EDM: lr_rampup_kimg = 10000)
+    ema_halflife_kimg: float = 10.0  # EMA half-life in thousands of images (EDM CIFAR-10: 500)
+    ema_rampup: float = 0.05  # EMA half-life <= ema_rampup * images seen so far (EDM: 0.05)
+    dropout: float | None = None  # override the architecture's dropout; None = preset
+    P_mean: float = -1.2  # EDM: ln(sigma) ~ N(P_mean, P_std^2)
+    P_std: float = 1.2  # EDM
+    sigma_data: float = 0.5  # EDM
+    s_max: float = 4.0  # Ambient-Omni: use a corrupted sample only at sigma_t > sigma_tn sqrt(s_max/(s_max-1))
+    sigma_policy: str = "mask"  # below-threshold samples: "mask" (zero loss) | "truncate" (resample sigma_t above)
+    sigma_n: float | None = None  # noisy method: observation noise std in model space [-1, 1] units
+    label_flip: float = 0.0  # flip this fraction of labels (seeded, fixed for the run) before training
+    cep_gamma: float = 1.0  # CEP strength gamma (Chen et al. 2024; unconfirmed, a parameter)
+    cep_noise: str = "uniform"  # CEP xi: uniform on [-1, 1] | standard gaussian
+    cep_scale: str = "sqrt-dim"  # CEP: e + gamma/sqrt(d) xi ("sqrt-dim") or e + gamma xi ("none")
+    seed: int = 0  # weights init, batches, noise: step k uses seeds derived from (seed, k, rank)
+    checkpoint_every: int = 500  # native checkpoint + resumable state every K steps (and at the end)
+    device: str = "auto"  # auto | cpu | cuda[:N]
+    compile: bool = False  # torch.compile the network (GPU)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict."""
+        return asdict(self)
+
+    def identity(self) -> dict:
+        """The settings a resumed run must share with the run it continues."""
+        return {k: v for k, v in asdict(self).items() if k not in RESUMABLE_CHANGES}
+
+    def validate(self) -> None:
+        """AmbientError naming the bad option."""
+        if self.method not in METHODS:
+            raise AmbientError(f"Unknown method '{self.method}'. Use one of: {', '.join(METHODS)}.")
+        if self.arch not in ARCHS:
+            raise AmbientError(f"Unknown --arch '{self.arch}'. Use one of: {', '.join(ARCHS)}.")
+        if self.sigma_policy not in SIGMA_POLICIES:
+            raise AmbientError(f"Unknown --sigma-policy '{self.sigma_policy}'. Use mask or truncate.")
+        if self.cep_noise not in CEP_NOISES or self.cep_scale not in CEP_SCALES:
+            raise AmbientError(f"Unknown CEP setting noise={self.cep_noise!r} scale={self.cep_scale!r}. "
+                               f"Use --cep-noise {'|'.join(CEP_NOISES)} and --cep-scale {'|'.join(CEP_SCALES)}.")
+        for name, v, ok in (("--steps", self.steps, self.steps >= 1), ("--batch", self.batch, self.batch >= 1),
+                            ("--lr", self.lr, self.lr > 0), ("--checkpoint-every", self.checkpoint_every,
+                                                             self.checkpoint_every >= 1),
+                            ("--ema", self.ema_halflife_kimg, self.ema_halflife_kimg >= 0),
+                            ("--warmup", self.warmup_steps, self.warmup_steps >= 0),
+                            ("--s-max", self.s_max, self.s_max > 1),
+                            ("--label-flip", self.label_flip, 0 <= self.label_flip <= 1)):
+            if not ok:
+                raise AmbientError(f"{name} {v} is out of range. See `ambient-eval train --help`.")
+        if self.method == "noisy" and not (self.sigma_n is None or self.sigma_n > 0):
+            raise AmbientError(f"--sigma-n {self.sigma_n} must be positive (model-space units).")
+        if self.method == "cep" and not self.cond:
+            raise AmbientError("--method cep perturbs the class embedding, so it needs a class-conditional "
+                               "model: add --cond (and data with labels).")
+        if self.label_flip > 0 and not self.cond:
+            raise AmbientError("--label-flip only makes sense for a class-conditional model: add --cond.")
