@@ -1,10 +1,111 @@
-"""`ambient-eval sample` (placeholder: the owner of this command replaces this file)."""
+"""`ambient-eval sample`: generate images from a checkpoint with shared per-seed noise."""
 from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
 
+class Sampler(str, Enum):
+    heun = "heun"
+    euler = "euler"
+    ddim = "ddim"
+
+
+class Format(str, Enum):
+    native = "native"
+    diffusers = "diffusers"
+    edm_pickle = "edm-pickle"
+
+
+class Autocast(str, Enum):
+    bf16 = "bf16"
+    tf32 = "tf32"
+
+
+def sample(
+    model: Annotated[Path, typer.Argument(help="Checkpoint: native dir/.safetensors, diffusers dir, "
+                                               "or EDM network-snapshot-*.pkl (needs --trust-pickle).",
+                                          metavar="MODEL")],
+    seeds: Annotated[str, typer.Option("--seeds", help="Seeds to generate, e.g. 0-49999 or 0,5,10-19; "
+                                       "seed s is saved as {s:06d}.png.", metavar="LIST")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (PNGs in subfolders of "
+                                      "1000) or a .npz file.", metavar="DIR|FILE.npz")],
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Images per batch (does not change the "
+                                       "images).", metavar="N")] = 64,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Sampling steps N (Heun NFE = 2N-1).",
+                                       metavar="N")] = 18,
+    sampler: Annotated[Sampler, typer.Option("--sampler", help="heun (EDM Algorithm 1/2), euler, or "
+                                             "ddim (VP/diffusers models).")] = Sampler.heun,
+    class_label: Annotated[Optional[int], typer.Option("--class", help="Class for every image "
+                           "(conditional models); default: a seed-determined class per image.",
+                           metavar="C")] = None,
+    sigma_min: Annotated[float, typer.Option("--sigma-min", help="Lowest noise level.", metavar="S")] = 0.002,
+    sigma_max: Annotated[float, typer.Option("--sigma-max", help="Highest noise level.", metavar="S")] = 80.0,
+    rho: Annotated[float, typer.Option("--rho", help="Schedule exponent (EDM Eq. 5).", metavar="R")] = 7.0,
+    S_churn: Annotated[float, typer.Option("--S-churn", help="Stochastic churn (0 = deterministic).",
+                                           metavar="X")] = 0.0,
+    S_min: Annotated[float, typer.Option("--S-min", help="Churn only above this sigma.", metavar="S")] = 0.0,
+    S_max: Annotated[float, typer.Option("--S-max", help="Churn only below this sigma.", metavar="S")] = float("inf"),
+    S_noise: Annotated[float, typer.Option("--S-noise", help="Churn noise inflation.", metavar="X")] = 1.0,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N (under torchrun, "
+                                        "auto = cuda:LOCAL_RANK).", metavar="DEV")] = "auto",
+    format: Annotated[Optional[Format], typer.Option("--format", help="Checkpoint format (default: "
+                                                     "detected).")] = None,
+    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow loading EDM .pkl "
+                            "checkpoints. Unpickling runs code stored in the file: only for files "
+                            "you trust.")] = False,
+    autocast: Annotated[Optional[Autocast], typer.Option("--autocast", help="GPU only: bf16 autocast "
+                        "or TF32 matmuls (faster, not bit-exact). Off by default.")] = None,
+    net_batch: Annotated[str, typer.Option("--net-batch", help="Network call size: auto (8 on CPU "
+                         "for batch-size-independent bits, whole batch on GPU), or N, or 0 = whole "
+                         "batch.", metavar="auto|N")] = "auto",
+) -> None:
+    """Generate images from a diffusion checkpoint with shared per-seed noise.
+
+    Seed s always gets the same initial noise (and class), whatever --batch, device or number of
+    processes, so the same seed can be compared across models. Existing outputs are skipped:
+    re-run the same command to resume. Run under `torchrun --nproc_per_node=G` to split the seeds
+    over processes/GPUs; the files are identical to a single-process run.
+
+    Examples:
+
+      ambient-eval sample run/model --seeds 0-49999 --out samples/
+
+      ambient-eval sample ckpt.safetensors --seeds 0-999 --out samples.npz --batch 128
+
+      ambient-eval sample ddpm-cifar10/ --seeds 0-63 --out grid/ --sampler ddim --steps 50
+
+      ambient-eval sample network-snapshot-200000.pkl --trust-pickle --seeds 0-49999 --out s/
+
+      torchrun --nproc_per_node=4 -m ambient_eval sample run/model --seeds 0-49999 --out s/
+    """
+    from ambient_eval.errors import AmbientError
+    from ambient_eval.models import load_model
+    from ambient_eval.sampling import distributed
+    from ambient_eval.sampling.run import sample_to_path
+    from ambient_eval.sampling.samplers import SamplerConfig
+    from ambient_eval.sampling.seeds import parse_seeds
+
+    seed_list = parse_seeds(seeds)
+    if net_batch != "auto" and not net_batch.isdigit():
+        raise AmbientError(f"--net-batch '{net_batch}' is not 'auto' or a non-negative integer.")
+    cfg = SamplerConfig(sampler=sampler.value, steps=steps, sigma_min=sigma_min, sigma_max=sigma_max,
+                        rho=rho, S_churn=S_churn, S_min=S_min, S_max=S_max, S_noise=S_noise).validate()
+    dev = distributed.device_for_rank(device)
+    denoiser = load_model(model, format=format.value if format else None, trust_pickle=trust_pickle,
+                          device=str(dev))
+    with distributed.process_group(dev) as (rank, _):
+        summary = sample_to_path(denoiser, seed_list, out, cfg=cfg, batch_size=batch,
+                                 class_label=class_label, device=dev,
+                                 net_batch=net_batch if net_batch == "auto" else int(net_batch),
+                                 autocast=autocast.value if autocast else None)
+    if rank == 0:
+        typer.echo(f"Wrote {len(seed_list)} samples to {out} ({summary['skipped']} already there).")
+
+
 def register(app: typer.Typer) -> None:
-    """Add this module's command(s) to the root app."""
-    # Placeholder until implemented.
-    return None
+    """Add `sample` to the root app."""
+    app.command("sample")(sample)

@@ -1,197 +1,20 @@
-"""Image files in a folder, a zip (incl. EDM dataset_tool zips) or an uncompressed tar, read lazily."""
+"""Images stored as files (folder / zip / tar): labels, header checks, lazy parallel decoding."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
-import tarfile
-import threading
-import zipfile
-from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
 
 from ambient_eval.data.base import ImageSource, nhwc_to_tensor
-from ambient_eval.data.decode import IMAGE_EXTENSIONS, decode, is_image_name, probe
+from ambient_eval.data.containers import Container, image_names  # noqa: F401 (image_names re-exported)
+from ambient_eval.data.decode import decode, probe
 from ambient_eval.errors import AmbientError
 
 LABELS_FILE = "dataset.json"   # EDM dataset_tool: {"labels": [["00000/img00000000.png", 6], ...]}
-
-
-class Container:
-    """Named binary members (relative posix paths) of a folder / zip / tar; `prefix` restricts."""
-
-    kind = "container"
-
-    def __init__(self, path: Path, prefix: str = "") -> None:
-        self.path = Path(path)
-        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-
-    def names(self) -> list[str]:
-        """All member names (relative to prefix), sorted, hidden and __MACOSX entries excluded."""
-        raise NotImplementedError
-
-    def read(self, name: str) -> bytes:
-        raise NotImplementedError
-
-    def exists(self, name: str) -> bool:
-        raise NotImplementedError
-
-    def open(self, name: str) -> io.BufferedIOBase:
-        return io.BytesIO(self.read(name))
-
-    def display(self, name: str) -> str:
-        """How error messages name a member: a full path, or 'archive:member'."""
-        return f"{self.path}:{self.prefix}{name}"
-
-    def describe(self) -> str:
-        return f"{self.kind} {self.path}" + (f"#{self.prefix.rstrip('/')}" if self.prefix else "")
-
-    def _keep(self, rel: str) -> bool:
-        parts = rel.split("/")
-        return bool(rel) and not any(p.startswith(".") or p == "__MACOSX" for p in parts)
-
-
-class FolderContainer(Container):
-    kind = "folder"
-
-    def names(self) -> list[str]:
-        out = []
-        root = self.path / self.prefix if self.prefix else self.path
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
-            for f in filenames:
-                rel = f if rel_dir == "." else f"{rel_dir}/{f}"
-                if self._keep(rel):
-                    out.append(rel)
-        return sorted(out)
-
-    def display(self, name: str) -> str:
-        return str(self._full(name))
-
-    def _full(self, name: str) -> Path:
-        return self.path / (self.prefix + name)
-
-    def read(self, name: str) -> bytes:
-        try:
-            return self._full(name).read_bytes()
-        except OSError as e:
-            raise AmbientError(f"Cannot read '{self._full(name)}': {e.strerror or e}. Check the file.") from e
-
-    def open(self, name: str) -> io.BufferedIOBase:
-        return open(self._full(name), "rb")
-
-    def exists(self, name: str) -> bool:
-        return self._full(name).is_file()
-
-
-class ZipContainer(Container):
-    """Members of a zip, read one by one (never extracted); reopened lazily in child processes."""
-
-    kind = "zip"
-
-    def __init__(self, path: Path, prefix: str = "") -> None:
-        super().__init__(path, prefix)
-        self._zf: zipfile.ZipFile | None = None
-        self._lock = threading.Lock()            # one member read at a time (decoding is parallel)
-        try:
-            members = self._zip().namelist()
-        except (zipfile.BadZipFile, OSError) as e:
-            raise AmbientError(f"Cannot open zip '{path}': {e}. Check that it is a complete zip file.") from e
-        p = self.prefix
-        self._names = sorted(m[len(p):] for m in members
-                             if m.startswith(p) and not m.endswith("/") and self._keep(m[len(p):]))
-        self._set = set(self._names)
-
-    def _zip(self) -> zipfile.ZipFile:
-        if self._zf is None:
-            self._zf = zipfile.ZipFile(self.path)
-        return self._zf
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_zf": None, "_lock": None}   # handles/locks do not cross processes
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, _lock=threading.Lock())
-
-    def names(self) -> list[str]:
-        return self._names
-
-    def read(self, name: str) -> bytes:
-        try:
-            with self._lock:
-                return self._zip().read(self.prefix + name)
-        except (zipfile.BadZipFile, OSError, EOFError) as e:   # bad CRC, truncated member...
-            raise AmbientError(f"Cannot read '{name}' from zip '{self.path}': {e}. Re-create the zip.") from e
-
-    def open(self, name: str) -> io.BufferedIOBase:
-        with self._lock:
-            return self._zip().open(self.prefix + name)   # seekable, decompresses only what is read
-
-    def exists(self, name: str) -> bool:
-        return name in self._set
-
-
-class TarContainer(Container):
-    """Members of an uncompressed tar, indexed once, then read by seeking (never extracted)."""
-
-    kind = "tar"
-
-    def __init__(self, path: Path, prefix: str = "") -> None:
-        super().__init__(path, prefix)
-        self._tf: tarfile.TarFile | None = None
-        self._members: dict[str, tarfile.TarInfo] = {}
-        self._lock = threading.Lock()            # members share one file position
-        try:
-            for m in self._tar():
-                if not m.isfile():
-                    continue
-                name = m.name[2:] if m.name.startswith("./") else m.name
-                if name.startswith(self.prefix) and self._keep(name[len(self.prefix):]):
-                    self._members[name[len(self.prefix):]] = m
-        except (tarfile.TarError, OSError, EOFError) as e:
-            raise AmbientError(f"Cannot read tar '{path}': {e}. Check that it is a complete, "
-                               "uncompressed tar (or extract it to a folder).") from e
-        self._names = sorted(self._members)
-
-    def _tar(self) -> tarfile.TarFile:
-        if self._tf is None:
-            self._tf = tarfile.open(self.path, mode="r:")   # uncompressed only: seekable members
-        return self._tf
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_tf": None, "_lock": None}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, _lock=threading.Lock())
-
-    def names(self) -> list[str]:
-        return self._names
-
-    def read(self, name: str) -> bytes:
-        try:
-            with self._lock:
-                return self._tar().extractfile(self._members[name]).read()
-        except (tarfile.TarError, OSError, EOFError) as e:
-            raise AmbientError(f"Cannot read '{name}' from tar '{self.path}': {e}. Re-create the tar.") from e
-
-    def exists(self, name: str) -> bool:
-        return name in self._members
-
-
-def image_names(container: Container) -> list[str]:
-    """Sorted image member names; AmbientError naming the place and extensions when there are none."""
-    names = [n for n in container.names() if is_image_name(n)]
-    if not names:
-        raise AmbientError(
-            f"No images found in {container.describe()} (looked recursively for files ending in "
-            f"{', '.join(IMAGE_EXTENSIONS)}, any case). Point the command at a folder, zip or tar "
-            "that contains images.")
-    return names
 
 
 def find_labels(container: Container, names: list[str], mode: str | None) -> tuple[np.ndarray | None, list[str] | None]:

@@ -54,7 +54,7 @@ def open_source(spec: str | os.PathLike | ImageSource, *, max_images: int | None
         if cifar.is_cifar_dir(path):
             images, labs, desc = cifar.load_cifar(path, prefix)
             return array_source(images, labs, desc, max_images, subset_seed, resize)
-        from ambient_eval.data.files import FolderContainer
+        from ambient_eval.data.containers import FolderContainer
 
         return file_source(FolderContainer(path, prefix), max_images, subset_seed, skip_bad, resize, labels)
     if name.endswith(".npy") or name.endswith(".npz"):
@@ -67,7 +67,7 @@ def open_source(spec: str | os.PathLike | ImageSource, *, max_images: int | None
             desc = f"npz {path}"
         return array_source(images, labs, desc, max_images, subset_seed, resize)
     if name.endswith(".zip"):
-        from ambient_eval.data.files import ZipContainer
+        from ambient_eval.data.containers import ZipContainer
 
         return file_source(ZipContainer(path, prefix), max_images, subset_seed, skip_bad, resize, labels)
     if name.endswith((".tar.gz", ".tgz", ".tar")):
@@ -81,7 +81,7 @@ def open_source(spec: str | os.PathLike | ImageSource, *, max_images: int | None
                 f"'{path}' is a compressed tar that is not a CIFAR python archive; images in a "
                 "compressed tar cannot be read lazily. Extract it to a folder, or use an "
                 "uncompressed .tar or a .zip.")
-        from ambient_eval.data.files import TarContainer
+        from ambient_eval.data.containers import TarContainer
 
         return file_source(TarContainer(path, prefix), max_images, subset_seed, skip_bad, resize, labels)
     if _MNIST_RE.search(name):

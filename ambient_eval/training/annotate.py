@@ -94,7 +94,11 @@ def train_classifier(clean: torch.Tensor, corrupted: torch.Tensor, cfg: Annotate
     g = torch.Generator().manual_seed(cfg.seed)
     half = max(1, cfg.batch // 2)
     losses = []
-    for _ in progress(range(cfg.steps), total=cfg.steps, desc="classifier", unit="step"):
+    for step in progress(range(cfg.steps), total=cfg.steps, desc="classifier", unit="step"):
+        # Cosine LR decay to 0: the final weights settle, so P(corrupted) at high sigma (where the
+        # classes cannot be told apart) stays near 1/2 instead of drifting with the last updates.
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
         ic = torch.randint(len(clean), (half,), generator=g)
         ib = torch.randint(len(corrupted), (half,), generator=g)
         x = torch.cat([_float(clean[ic], device), _float(corrupted[ib], device)])

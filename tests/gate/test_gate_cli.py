@@ -250,3 +250,28 @@ def test_model_repeats_with_stand_in_api(cli, setup, write_config, monkeypatch):
     res = load_results(out / "results.json")
     assert res.repeats["fid"] == [10.5, 10.7, 10.6] and res.metrics["fid"] == pytest.approx(10.6)
     assert json.loads((out / "gate.json").read_text())["rules"][0]["method"] == "welch"
+
+
+def test_model_end_to_end_with_real_api(cli, tmp_path, write_config):
+    # The real path: tiny native U-Net, pixel features, two seed ranges as repeats. Skips until
+    # the sampler's model_source exists in this build.
+    pytest.importorskip("ambient_eval.sampling.source")
+    import torch
+
+    from ambient_eval.models import UNetConfig, build_native_model, native_config, save_native
+
+    torch.manual_seed(0)
+    cfg = native_config(UNetConfig.tiny(8))
+    ckpt = save_native(build_native_model(cfg).eval(), tmp_path / "ckpt", cfg, {})
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "ref.npz", images=rng.integers(0, 256, (64, 8, 8, 3), dtype=np.uint8))
+    gate_cfg = write_config('[[rule]]\nmetric = "fd_pixel"\nmax = 1e9\n[evaluate]\nreference = "ref.npz"\n'
+                            'repeats = ["0-31", "32-63"]\nfeatures = "pixel"\nsteps = 4\nbatch = 32\n',
+                            "e2e.toml")
+    out = tmp_path / "e2e"
+    r = cli(["gate", "-c", gate_cfg, "--model", ckpt, "--out", out])
+    assert r.exit_code == 0, r.output
+    from ambient_eval.results import load_results
+
+    res = load_results(out / "results.json")
+    assert len(res.repeats["fd_pixel"]) == 2 and res.settings["extractor"] == "pixel"

@@ -1,0 +1,68 @@
+"""sample_to_path: the `ambient-eval sample` workflow (resume, torchrun sharding, progress)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+from ambient_eval.sampling import distributed
+from ambient_eval.sampling.generate import generate, resolve_labels
+from ambient_eval.sampling.samplers import SamplerConfig
+from ambient_eval.sampling.writer import make_writer
+
+log = logging.getLogger(__name__)
+
+
+def sample_settings(denoiser, cfg: SamplerConfig, class_label, autocast) -> dict:
+    """What determines the pixels (recorded with the output; resuming requires a match)."""
+    return {"model_sha256": getattr(denoiser, "weights_sha256", None),
+            "model_format": getattr(denoiser, "checkpoint_format", None),
+            "img_resolution": denoiser.img_resolution, "img_channels": denoiser.img_channels,
+            "label_dim": denoiser.label_dim, "sampler": cfg.to_dict(),
+            "class": class_label, "autocast": autocast, "noise": "per-seed torch.Generator (CPU)"}
+
+
+def sample_to_path(denoiser, seeds: Sequence[int], out: str | Path, *, cfg: SamplerConfig,
+                   batch_size: int = 64, class_label: int | None = None, device=None,
+                   net_batch="auto", autocast: str | None = None) -> dict:
+    """Generate the seeds not yet in `out` (this rank's share) and write them; => summary dict.
+
+    Everything is validated before the first image is generated. Under torchrun every rank
+    takes every world_size-th missing seed; rank 0 merges .npz shards at the end.
+    """
+    from ambient_eval.progress import progress
+
+    cfg = cfg.validate()
+    seeds = [int(s) for s in seeds]
+    labels = resolve_labels(denoiser, seeds, class_label)          # validates --class early
+    writer = make_writer(out)
+    settings = sample_settings(denoiser, cfg, class_label, autocast)
+    rank, world = distributed.world()[:2]
+    if rank == 0:
+        writer.prepare(settings)
+    distributed.barrier()
+    if rank != 0:
+        writer.prepare(settings)  # settings file exists now: this only re-checks it
+    done = writer.done(seeds)
+    todo = [s for s in seeds if s not in done]
+    mine = todo[rank::world]
+    label_of = None if labels is None else dict(zip(seeds, labels.tolist()))
+    log.info("rank %d/%d: %d of %d seeds to generate (%d already done)", rank, world, len(mine),
+             len(seeds), len(done))
+    bar = progress(None, total=len(mine), desc=f"sample{'' if world == 1 else f' [rank {rank}]'}")
+    try:
+        if mine:
+            batches = generate(denoiser, mine, batch_size=batch_size, config=cfg, device=device,
+                               class_labels=None if label_of is None else [label_of[s] for s in mine],
+                               net_batch=net_batch, autocast=autocast)
+            for batch_seeds, images in batches:
+                writer.write(batch_seeds, images, None)
+                bar.update(len(batch_seeds))
+    finally:
+        bar.close()
+    distributed.barrier()
+    if rank == 0:
+        writer.finalize(seeds, labels, settings)
+    distributed.barrier()
+    return {"out": str(out), "n_seeds": len(seeds), "generated": len(mine), "skipped": len(done),
+            "rank": rank, "world_size": world}

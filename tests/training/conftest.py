@@ -1,0 +1,25 @@
+"""Training-area fixtures: tiny image folders with labels."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import random_images, write_images
+
+
+def make_labeled_folder(folder, n=40, size=8, seed=0, classes=4):
+    """n random RGB images + EDM dataset.json labels; => (images NHWC, labels)."""
+    imgs = random_images(n, size=size, seed=seed)
+    paths = write_images(folder, imgs)
+    labels = np.arange(n) % classes
+    (folder / "dataset.json").write_text(json.dumps({"labels": [[p.name, int(v)] for p, v in zip(paths, labels)]}))
+    return imgs, labels
+
+
+@pytest.fixture
+def tiny_folder(tmp_path):
+    folder = tmp_path / "data"
+    make_labeled_folder(folder)
+    return folder
