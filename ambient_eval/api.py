@@ -217,8 +217,16 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
     caught: list[str] = []
     with warnings.catch_warnings(record=True) as wlist:
         warnings.simplefilter("always")
-        extractors = {n: get_extractor(n, weights=wmap[n], device=device) for n in names}
+        if len(stats_given) == 2:  # stats vs stats: no network needed
+            extractors = {gen.extractor: _StatsExtractor(gen)}
+            per_metric["fid"] = gen.extractor
+        else:
+            extractors = {n: get_extractor(n, weights=wmap[n], device=device) for n in names}
         outputs = {m: output_for(m, extractors[per_metric[m]]) for m in metrics}
+        for x, what in ((gen, "generated"), (ref, "reference")):
+            if isinstance(x, FeatureStats):  # refuse a mismatch before extracting anything
+                ex = extractors[per_metric["fid"]]
+                _check_stats_vs_extractor(x, ex, outputs["fid"], what)
         fcache = _make_cache(cache, cache_dir)
 
         # 3. Features (cached by content), then metrics.
@@ -232,6 +240,27 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
     return _results(metrics, per_metric, outputs, extractors, gen, ref, values, caught, timings,
                     dict(kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, is_splits=is_splits,
                          pr_k=pr_k, dc_k=dc_k, fid_method=values.pop("_fid_method", None)))
+
+
+class _StatsExtractor:
+    """Stands in for an extractor when both inputs are statistics files (provenance only)."""
+
+    def __init__(self, st) -> None:
+        self.name, self.mode, self.outputs = st.extractor, st.mode, {st.feature: st.mu.shape[0]}
+        self.weights_sha256, self.weights_official = st.weights_sha256, None
+        self.default_output = st.feature
+
+
+def _check_stats_vs_extractor(st, ex, output: str, what: str) -> None:
+    """check_comparable between a stats file and what `ex` would produce (before extraction)."""
+    import numpy as np
+
+    from ambient_eval.stats import FeatureStats, check_comparable
+
+    would = FeatureStats(mu=np.zeros(ex.outputs[output]), sigma=np.zeros((0, 0)), n=None, extractor=ex.name,
+                         mode=ex.mode, feature=output, weights_sha256=ex.weights_sha256)
+    other = "reference" if what == "generated" else "generated"
+    check_comparable(st, would, what_a=f"{what} stats", what_b=f"{other} features")
 
 
 def _explicit_fid_features(features: Any) -> bool:

@@ -116,7 +116,8 @@ def pair_cosine(z_a: np.ndarray, z_b: np.ndarray) -> np.ndarray:
     if z_a.shape != z_b.shape:
         raise AmbientError(f"Embeddings of the two models have shapes {z_a.shape} and {z_b.shape}; "
                            "they must be embedded with the same extractor and the same seeds.")
-    return np.einsum("nc,nc->n", l2_normalize(z_a), l2_normalize(z_b))
+    # Numerical risk: rounding can give 1 + 2e-16 for identical rows; clip to the cosine range.
+    return np.clip(np.einsum("nc,nc->n", l2_normalize(z_a), l2_normalize(z_b)), -1.0, 1.0)
 
 
 def fraction_above(sim: np.ndarray, threshold: float) -> float:

@@ -150,19 +150,18 @@ def open_samples(path: Path, seeds: Sequence[int], label: str) -> ModelSamples:
 
 def open_checkpoint(path: Path, seeds: Sequence[int], label: str, sampler: SamplerSettings,
                     fmt: str | None = None) -> ModelSamples:
-    """A checkpoint: loaded once now (validates format, resolution, channels), sampled lazily."""
-    from ambient_eval.models import load_model
+    """A checkpoint: loaded now (validates format, resolution, channels), sampled lazily in batches."""
     from ambient_eval.sampling import model_source
 
-    den = load_model(path, format=fmt, trust_pickle=sampler.trust_pickle, device="cpu")
-    res, ch = int(den.img_resolution), int(den.img_channels)
-    sha = getattr(den, "weights_sha256", None)
-    del den
     src = model_source(str(path), list(seeds), batch_size=sampler.batch_size, steps=sampler.steps,
                        device=sampler.device, trust_pickle=sampler.trust_pickle, format=fmt)
+    den = src.denoiser
+    res, ch = int(den.img_resolution), int(den.img_channels)
     return ModelSamples(label=label, spec=str(path), kind="checkpoint", resolution=(res, res), channels=ch,
                         source=src, info={"kind": "checkpoint", "path": str(path),
-                                          "weights_sha256": sha, "fingerprint": src.fingerprint()})
+                                          "format": getattr(den, "checkpoint_format", None),
+                                          "weights_sha256": getattr(den, "weights_sha256", None),
+                                          "fingerprint": src.fingerprint(), "steps": sampler.steps})
 
 
 def from_denoiser(denoiser: Any, seeds: Sequence[int], label: str, sampler: SamplerSettings) -> ModelSamples:

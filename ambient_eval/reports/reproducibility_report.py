@@ -29,12 +29,12 @@ def _histogram(a: str, b: str, cos: np.ndarray, threshold: float):
     """Per-seed cosine similarities of one pair, with the threshold as a vertical line."""
     import plotly.graph_objects as go
 
-    fig = go.Figure(go.Histogram(x=cos, xbins={"start": -1.0, "end": 1.0, "size": 0.02},
+    fig = go.Figure(go.Histogram(x=cos, xbins={"start": -1.0, "end": 1.02, "size": 0.02},
                                  name=f"{a} | {b}"))
     fig.add_vline(x=threshold, line_dash="dash", line_color="red",
                   annotation_text=f"threshold {threshold:g}")
     fig.update_layout(title=f"{a} vs {b}: cosine of same-seed samples (N={cos.size})",
-                      xaxis_title="cosine similarity", yaxis_title="seeds", xaxis={"range": [-1, 1]},
+                      xaxis_title="cosine similarity", yaxis_title="seeds", xaxis={"range": [-1, 1.02]},
                       height=320, showlegend=False)
     return fig
 
@@ -83,8 +83,8 @@ def build_report(res: RPResult, *, thumbs: Mapping[str, Any], grid_seeds: Sequen
     cards = []
     for k, s in enumerate(grid_seeds):
         i = seed_row[int(s)]
-        cos_txt = " ".join(f"{cos[i]:.2f}" for cos in list(res.cosine.values())[:3])
+        cos_txt = ", ".join(f"{a}|{b} {cos[i]:.2f}" for (a, b), cos in list(res.cosine.items())[:3])
         cards.append({"images": [thumbs[n][k] for n in res.names],
-                      "caption": f"seed {int(s)} · cosine {cos_txt}"})
+                      "caption": f"seed {int(s)}: cosine {cos_txt}"})
     rep.gallery(cards)
     return rep

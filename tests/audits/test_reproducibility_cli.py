@@ -207,3 +207,23 @@ def test_bad_input_exits_2_without_output(cli, world, tmp_path, case):
     assert msg in " ".join(r.stderr.split())
     assert "Traceback" not in r.stderr
     assert not out.exists()
+
+
+def test_python_api_with_in_memory_denoisers(tmp_path):
+    """run() takes Denoiser objects: same points => RP 1, MS 1; disjoint => RP 0, each MS 1."""
+    from ambient_eval.audits.reproducibility_run import ReproOptions, run
+
+    pts = [np.random.default_rng(s).integers(0, 256, size=(K, RES, RES, 3), dtype=np.uint8) for s in (1, 2)]
+    for i, p in enumerate(pts):
+        np.savez(tmp_path / f"train{i}.npz", images=p)
+    opts = ReproOptions(embed="pixel", n_boot=100, cache=False)
+    opts.sampler.device = "cpu"
+    dens = [EmpiricalDenoiser(pts[0]), EmpiricalDenoiser(pts[0]), EmpiricalDenoiser(pts[1])]
+    out = run(dens, list(range(16)), opts, labels=["a", "a2", "b"],
+              train=[str(tmp_path / "train0.npz")] * 2 + [str(tmp_path / "train1.npz")])
+    r = out.result
+    assert r.rp[0, 1] == 1.0 and r.rp[0, 2] == 0.0 and r.rp[1, 2] == 0.0
+    assert all(out.memorization[k].memorization == 1.0 for k in ("a", "a2", "b"))
+    # Every sample is one of its model's K training points, found by the FAISS search.
+    sim, idx = out.top1["b"]
+    assert (sim > 0.999).all() and set(idx.tolist()) <= set(range(K))

@@ -9,10 +9,10 @@ from tests.conftest import random_images, write_images
 
 @pytest.fixture(scope="module")
 def image_dirs(tmp_path_factory):
-    """Two folders of 24 32x32 PNGs with different statistics (generated, reference)."""
+    """Two folders of 16 32x32 PNGs with different statistics (generated, reference)."""
     root = tmp_path_factory.mktemp("metric-images")
-    gen = random_images(24, seed=1)
-    ref = np.clip(random_images(24, seed=2).astype(np.int16) + 30, 0, 255).astype(np.uint8)
+    gen = random_images(16, seed=1)
+    ref = np.clip(random_images(16, seed=2).astype(np.int16) + 30, 0, 255).astype(np.uint8)
     write_images(root / "gen", gen)
     write_images(root / "ref", ref)
     return root / "gen", root / "ref"

@@ -9,7 +9,7 @@ import pytest
 from ambient_eval import api
 from ambient_eval.results import COVERAGE, DENSITY, FID, IS, IS_STD, KID, KID_STD, PRECISION, RECALL
 
-KID_SUBSETS, KID_SUBSET_SIZE = 20, 10   # small subsets so 24 images suffice, identical in both libraries
+KID_SUBSETS, KID_SUBSET_SIZE = 20, 10   # small subsets so 16 images suffice, identical in both libraries
 REL = 1e-6
 
 
@@ -49,7 +49,7 @@ def test_fid_kid_is_pr_equal_torch_fidelity_inception(inception_pair):
     assert m[KID_STD] == pytest.approx(theirs["kernel_inception_distance_std"], rel=REL)
     assert m[IS] == pytest.approx(theirs["inception_score_mean"], rel=REL)
     assert m[IS_STD] == pytest.approx(theirs["inception_score_std"], rel=REL)
-    # P/R are fractions of 24 (steps of 1/24): equal means identical neighbourhood decisions.
+    # P/R are fractions of 16 (steps of 1/16): equal means identical neighbourhood decisions.
     assert m[PRECISION] == pytest.approx(theirs["precision"], rel=REL)
     assert m[RECALL] == pytest.approx(theirs["recall"], rel=REL)
     assert m[FID] > 0 and 0 <= m[DENSITY] and 0 <= m[COVERAGE] <= 1
@@ -59,7 +59,7 @@ def test_fid_kid_is_pr_equal_torch_fidelity_inception(inception_pair):
     assert per["is"]["feature"] == "logits_unbiased" and per["dc"]["extractor"] == "inception"
     assert ours.settings["fid_method"] == "eig" and ours.settings["mode"] == "tf-compat"
     assert ours.settings["weights_official"] is False and len(ours.settings["weights_sha256"]) == 64
-    assert any("singular" in w for w in ours.extra["warnings"])  # 24 images <= 2048 dims
+    assert any("singular" in w for w in ours.extra["warnings"])  # 16 images <= 2048 dims
 
 
 @pytest.mark.slow
