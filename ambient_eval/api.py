@@ -160,17 +160,21 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
         kid_subset_size: int = DEFAULTS.kid_subset_size, is_splits: int = DEFAULTS.is_splits,
         pr_k: int = DEFAULTS.pr_k, dc_k: int = DEFAULTS.dc_k, fid_method: str = DEFAULTS.fid_method,
         model: str | None = None, seeds: str | Sequence[int] | None = None, steps: int = 18,
-        trust_pickle: bool = False):
+        trust_pickle: bool = False, repeats: int = 1):
     """Compute quality metrics of GENERATED against REFERENCE -> ambient_eval.results.Results.
 
     generated / reference: image-source spec (folder, zip, npz, builtin:NAME), an ImageSource, or a
     stats .npz / FeatureStats (then only FID-type metrics). Instead of `generated`, `model` (checkpoint)
     + `seeds` ("0-49999") streams samples from a diffusion model. `features`: one extractor for all
     metrics or METRIC=NAME pairs; defaults fid/kid/is -> inception, pr -> vgg16, dc -> as pr.
+    `repeats` (with `model`): evaluate R disjoint seed ranges (seeds + r * span, as EDM's 0-49999,
+    50000-99999, 100000-149999) and report the mean, with per-repeat values, std and min.
     """
+    if int(repeats) != 1:
+        return _fid_repeats(**dict(locals()))  # only the parameters are bound at this point
     from ambient_eval.metrics import METRIC_NAMES
     from ambient_eval.metrics.fid import FID_METHODS
-    from ambient_eval.stats import FeatureStats
+    from ambient_eval.stats import FeatureStats, check_comparable
 
     metrics = list(dict.fromkeys(m.strip().lower() for m in metrics if m.strip()))
     bad = [m for m in metrics if m not in METRIC_NAMES]
@@ -223,8 +227,10 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
         else:
             extractors = {n: get_extractor(n, weights=wmap[n], device=device) for n in names}
         outputs = {m: output_for(m, extractors[per_metric[m]]) for m in metrics}
+        if len(stats_given) == 2:
+            check_comparable(gen, ref)
         for x, what in ((gen, "generated"), (ref, "reference")):
-            if isinstance(x, FeatureStats):  # refuse a mismatch before extracting anything
+            if isinstance(x, FeatureStats) and len(stats_given) == 1:  # refuse a mismatch before extracting
                 ex = extractors[per_metric["fid"]]
                 _check_stats_vs_extractor(x, ex, outputs["fid"], what)
         fcache = _make_cache(cache, cache_dir)
@@ -232,10 +238,11 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
         # 3. Features (cached by content), then metrics.
         values, timings = _compute(metrics, per_metric, outputs, extractors, gen, ref, fcache, batch_size,
                                    kid_subsets, kid_subset_size, is_splits, pr_k, dc_k, fid_method)
-    for w in wlist:
+    for w in wlist:  # recorded into results.extra["warnings"], then shown to API callers once
         msg = str(w.message)
         if msg not in caught:
             caught.append(msg)
+            warnings.warn(msg, w.category, stacklevel=2)
     timings["total_s"] = time.perf_counter() - t0
     return _results(metrics, per_metric, outputs, extractors, gen, ref, values, caught, timings,
                     dict(kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, is_splits=is_splits,
@@ -261,6 +268,41 @@ def _check_stats_vs_extractor(st, ex, output: str, what: str) -> None:
                          mode=ex.mode, feature=output, weights_sha256=ex.weights_sha256)
     other = "reference" if what == "generated" else "generated"
     check_comparable(st, would, what_a=f"{what} stats", what_b=f"{other} features")
+
+
+def _fid_repeats(repeats: int, model: str | None, seeds: Any, **kw):
+    """fid() over R disjoint seed ranges -> Results with mean metrics, `repeats`, t-based 95% `ci`."""
+    import numpy as np
+    from scipy import stats as sps
+
+    if model is None or seeds is None or int(repeats) < 1:
+        raise AmbientError(f"--repeats {repeats} needs --model CKPT and --seeds RANGE (disjoint seed ranges "
+                           "are generated per repeat) and a value of at least 1.")
+    if isinstance(seeds, str):
+        from ambient_eval.sampling.seeds import parse_seeds
+
+        seeds = parse_seeds(seeds)
+    seeds = [int(s) for s in seeds]
+    span = max(seeds) - min(seeds) + 1
+    kw.pop("generated", None)
+    runs = [fid(None, model=model, seeds=[s + r * span for s in seeds], repeats=1, **kw)
+            for r in range(int(repeats))]
+    res = runs[0]
+    R = len(runs)
+    summary = {}
+    for k in res.metrics:
+        v = np.array([r.metrics[k] for r in runs], np.float64)
+        std = float(v.std(ddof=1)) if R > 1 else 0.0
+        half = float(sps.t.ppf(0.975, R - 1) * std / np.sqrt(R)) if R > 1 else 0.0
+        res.metrics[k] = float(v.mean())
+        res.repeats[k] = v.tolist()
+        res.ci[k] = [float(v.mean()) - half, float(v.mean()) + half]
+        summary[k] = {"mean": float(v.mean()), "std": std, "min": float(v.min()), "max": float(v.max())}
+    res.settings["repeats"] = R
+    res.extra["repeat_summary"] = summary
+    res.extra["repeat_seeds"] = [f"{min(seeds) + r * span}-{max(seeds) + r * span}" for r in range(R)]
+    res.extra["warnings"] = list(dict.fromkeys(w for r in runs for w in r.extra.get("warnings", [])))
+    return res
 
 
 def _explicit_fid_features(features: Any) -> bool:

@@ -155,6 +155,13 @@ def main() -> None:
     if args.worker:
         args.method = args.worker
         return worker(args)
+    import faiss
+    import torch
+
+    if args.gpu and not torch.cuda.is_available():
+        sys.exit("--gpu needs a CUDA GPU (torch.cuda.is_available() is False). Run without --gpu.")
+    if args.gpu and faiss.get_num_gpus() == 0:
+        print("note: this faiss build sees no GPU (pip install faiss-gpu): faiss-flat runs on CPU")
     # default: the exact methods + IVF; HNSW on request (its build is slow on few cores, and
     # neither approximate index finds true neighbours well in unstructured Gaussian data)
     methods = (args.methods.split(",") if args.methods else
@@ -180,12 +187,9 @@ def main() -> None:
                                                  if "torch" in runs else None)})
     import platform
 
-    import faiss
-    import torch
-
     meta = {"data": args.data, "nq": args.nq, "nb": args.nb, "d": args.d, "k": args.k, "seed": args.seed, "gpu_mode": args.gpu,
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "faiss_threads": faiss.omp_get_max_threads(), "faiss": faiss.__version__, "torch": torch.__version__,
+            "faiss_threads": faiss.omp_get_max_threads(), "faiss_gpus": faiss.get_num_gpus(), "faiss": faiss.__version__, "torch": torch.__version__,
             "machine": platform.processor() or platform.machine()}
     print(f"data={args.data} nq={args.nq} nb={args.nb} d={args.d} k={args.k} cpus={os.cpu_count()}")
     print(f"{'method':<12}{'wall s':>9}{'build s':>9}{'peak MiB':>10}{'extra MiB':>11}{'top1 same':>11}{'or tie':>8}{'x torch':>9}{'search x':>10}")

@@ -85,6 +85,9 @@ def fid_command(
     steps: Annotated[int, typer.Option("--steps", help="Sampler steps for --model.", metavar="N", min=1)] = 18,
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow loading a pickled --model "
                             "checkpoint (runs code stored in it; only for files you trust).")] = False,
+    repeats: Annotated[int, typer.Option("--repeats", help="With --model: evaluate R disjoint seed ranges "
+                       "(EDM reports the min over 3) and report mean, std, min and a 95% interval.",
+                       metavar="R", min=1)] = 1,
     compare: Annotated[Optional[list[Path]], typer.Option("--compare", help="Earlier results.json to show "
                        "beside this run in the report (repeatable; alone, only builds the comparison).",
                        metavar="RESULTS")] = None,
@@ -142,10 +145,14 @@ def fid_command(
                           weights=weights, batch_size=batch, device=device, cache=not no_cache,
                           cache_dir=cache_dir, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad,
                           kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, fid_method=fid_method,
-                          model=model, seeds=seeds, steps=steps, trust_pickle=trust_pickle)
+                          model=model, seeds=seeds, steps=steps, trust_pickle=trust_pickle,
+                          repeats=repeats)
         for w in res.extra.get("warnings", []):
             typer.echo("Warning: " + w, err=True)
         print_table(res)
+        for k, s in res.extra.get("repeat_summary", {}).items():
+            typer.echo(f"{k:<12} over {res.settings['repeats']} seed ranges: mean {s['mean']:.6g}, std "
+                       f"{s['std']:.4g}, min {s['min']:.6g}, max {s['max']:.6g}")
         if out is not None:
             res.save(out / "results.json")
             write_text(out / "results.csv", results_csv(res))

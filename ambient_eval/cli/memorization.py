@@ -19,6 +19,7 @@ def memorization(
         "--model", help="Checkpoint to sample from (repeatable; needs --seeds).", metavar="CKPT")] = None,
     seeds: Annotated[Optional[str], typer.Option(
         help="Seeds for --model, e.g. 0-9999 or 0,5,10-19.", metavar="SEEDS")] = None,
+    steps: Annotated[int, typer.Option(help="Sampler steps for --model (EDM Heun).", metavar="N", min=1)] = 18,
     embed: Annotated[str, typer.Option(help=EMBED_HELP, metavar="NAME")] = "dinov2",
     weights: Annotated[Optional[str], typer.Option(
         help="Weights file of the embedding network (sscd, dinov2, clip, inception).", metavar="FILE")] = None,
@@ -106,11 +107,11 @@ def memorization(
 
         seed_list = parse_seeds(seeds)
         for lab, ckpt in zip(labels[len(samples):], model):
-            sources[lab] = model_source(ckpt, seed_list, batch_size=batch, device=device,
+            sources[lab] = model_source(ckpt, seed_list, batch_size=batch, steps=steps, device=device,
                                         trust_pickle=trust_pickle)
     audit = run_memorization(sources, train_src, cfg, cache=None if no_cache else FeatureCache())
+    rp = build_report(audit, report_path, top_n=top_n)  # reads images: the step most likely to fail
     written = write_outputs(audit, out)
-    rp = build_report(audit, report_path, top_n=top_n)
     _print_summary(audit)
     for p in [*written, rp]:
         typer.echo(f"wrote {p}")

@@ -9,6 +9,8 @@
 """
 from __future__ import annotations
 
+import warnings
+
 from pathlib import Path
 from unittest import mock
 
@@ -102,7 +104,9 @@ class InceptionCleanExtractor(FeatureExtractor):
         self.resize = make_resizer("PIL", False, "bicubic", (INPUT_SIZE, INPUT_SIZE))
         if _is_torchscript(w.path):  # NVIDIA's TorchScript (not pickle; the user supplied this file)
             try:
-                self.script = torch.jit.load(str(w.path), map_location="cpu").eval().to(self.device)
+                with warnings.catch_warnings():  # torch.jit.load is deprecated, but it is NVIDIA's format
+                    warnings.simplefilter("ignore", FutureWarning)
+                    self.script = torch.jit.load(str(w.path), map_location="cpu").eval().to(self.device)
             except Exception as e:
                 raise AmbientError(f"Cannot load TorchScript Inception '{w.path}': {e}. Pass "
                                    f"'{NVIDIA_INCEPTION.file_name}' or '{TORCH_FIDELITY_INCEPTION.file_name}'.") from e

@@ -53,3 +53,20 @@ def save_state_dict(state_dict: dict, path: str | os.PathLike, half: bool = Fals
         state_dict = {k: v.half() if v.is_floating_point() else v for k, v in state_dict.items()}
     with atomic_path(path) as tmp:
         torch.save(state_dict, tmp)
+
+
+def random_dinov2_state_dict(arch: str = "vit_small_patch14_dinov2", seed: int = 0) -> dict:
+    """A random DINOv2 checkpoint in the official layout (518 px => 37x37 pos_embed, mask_token).
+
+    ViT-L (`vit_large_patch14_dinov2`, the FD-DINOv2 network) is 1.2 GB; tests use ViT-S/14, whose
+    checkpoint the same loader accepts (the architecture is read from the embedding dim).
+    """
+    import timm
+    import torch
+
+    torch.manual_seed(seed)
+    net = timm.create_model(arch, pretrained=False, num_classes=0, img_size=518)
+    sd = {k: v.clone() for k, v in net.state_dict().items()}
+    sd["pos_embed"] = torch.randn_like(sd["pos_embed"]) * 0.02   # timm inits it tiny; make it matter
+    sd["mask_token"] = torch.zeros(1, net.embed_dim)             # present in the official files
+    return sd

@@ -68,7 +68,8 @@ def load_diffusers(path: Path, device: torch.device | str = "cpu") -> VPPrecond:
         raise AmbientError(f"'{unet_dir}' has no {WEIGHTS}. Only safetensors weights are loaded; "
                            "re-save with unet.save_pretrained(dir, safe_serialization=True).")
     try:
-        unet = UNet2DModel.from_pretrained(str(unet_dir), use_safetensors=True, local_files_only=True)
+        unet = UNet2DModel.from_pretrained(str(unet_dir), use_safetensors=True, local_files_only=True,
+                                           low_cpu_mem_usage=False)
     except (OSError, ValueError, RuntimeError, KeyError) as e:
         raise AmbientError(f"Cannot load the UNet2DModel in '{unet_dir}': {' '.join(str(e).split())[:400]}. "
                            "The weights do not match its config.json or the file is damaged.") from e

@@ -93,7 +93,13 @@ def edm_compat_modules():
         tu = types.ModuleType("torch_utils")
         pers = types.ModuleType("torch_utils.persistence")
         pers.persistent_class = _persistent_class
-        pers._reconstruct_persistent_obj = _reconstruct_persistent_obj
+
+        def reconstruct(meta):  # registered under EDM's name so pickles can refer to it
+            return _reconstruct_persistent_obj(meta)
+
+        reconstruct.__module__, reconstruct.__qualname__ = pers.__name__, "_reconstruct_persistent_obj"
+        reconstruct.__name__ = "_reconstruct_persistent_obj"
+        pers._reconstruct_persistent_obj = reconstruct
         tu.persistence = pers
         dn = types.ModuleType("dnnlib")
         dn.EasyDict = _EasyDict

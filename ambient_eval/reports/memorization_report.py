@@ -62,9 +62,13 @@ def histogram_figure(audit: "MemorizationAudit") -> Any:
     import plotly.graph_objects as go
 
     fig = go.Figure()
+    # the same bins for every model, so overlaid bars compare like with like
+    lo = min(float(m.table["top1_sim"].min()) for m in audit.models)
+    hi = max(float(m.table["top1_sim"].max()) for m in audit.models)
+    size = max(hi - lo, 1e-3) / DEFAULTS.bins
     for m in audit.models:
         fig.add_trace(go.Histogram(x=m.table["top1_sim"], name=m.name, opacity=0.6, histnorm="probability",
-                                   nbinsx=DEFAULTS.bins))
+                                   xbins={"start": lo, "end": hi + size, "size": size}))
     for t in audit.thresholds:
         fig.add_vline(x=t, line_dash="dash", line_color="#cf222e", annotation_text=f"{t:g}",
                       annotation_position="top")

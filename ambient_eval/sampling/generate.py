@@ -92,17 +92,11 @@ def resolve_net_batch(net_batch, device: torch.device) -> int | None:
     return None if net_batch in (None, 0) else int(net_batch)
 
 
-def generate(denoiser, seeds: Sequence[int], *, batch_size: int = 64, steps: int = 18,
-             sampler: str = "heun", class_labels=None, device: str = "auto",
-             config: SamplerConfig | None = None, net_batch: int | str | None = "auto",
-             autocast: str | None = None) -> Iterator[tuple[list[int], torch.Tensor]]:
-    """Yield (seeds, NCHW uint8 on CPU, model's channel count) batches in seed-list order.
-
-    `config` overrides steps/sampler when given. Labels: see resolve_labels.
-    """
+def check_generation(denoiser, cfg: SamplerConfig, *, batch_size: int = 64, device="auto",
+                     autocast: str | None = None) -> tuple[torch.device, torch.Tensor]:
+    """Validate sampler/model/device choices before any work => (device, float64 sigmas)."""
     from ambient_eval.device import resolve_device
 
-    cfg = (config or SamplerConfig(sampler=sampler, steps=steps)).validate()
     if batch_size < 1:
         raise AmbientError(f"--batch must be at least 1, got {batch_size}.")
     if autocast not in AUTOCAST:
@@ -111,9 +105,23 @@ def generate(denoiser, seeds: Sequence[int], *, batch_size: int = 64, steps: int
     if autocast and dev.type != "cuda":
         raise AmbientError(f"--autocast {autocast} needs a CUDA device; sampling on {dev} is float32 "
                            "already. Drop --autocast.")
+    sigmas = ddim_sigmas(cfg, denoiser) if cfg.sampler == "ddim" else edm_sigmas(cfg, denoiser)
+    return dev, sigmas
+
+
+def generate(denoiser, seeds: Sequence[int], *, batch_size: int = 64, steps: int = 18,
+             sampler: str = "heun", class_labels=None, device: str = "auto",
+             config: SamplerConfig | None = None, net_batch: int | str | None = "auto",
+             autocast: str | None = None) -> Iterator[tuple[list[int], torch.Tensor]]:
+    """Yield (seeds, NCHW uint8 on CPU, model's channel count) batches in seed-list order.
+
+    `config` overrides steps/sampler when given. Labels: see resolve_labels.
+    """
+    cfg = (config or SamplerConfig(sampler=sampler, steps=steps)).validate()
+    dev, sigmas = check_generation(denoiser, cfg, batch_size=batch_size, device=device,
+                                   autocast=autocast)
     denoiser = denoiser.to(dev).eval()
     labels_all = resolve_labels(denoiser, seeds, class_labels)
-    sigmas = ddim_sigmas(cfg, denoiser) if cfg.sampler == "ddim" else edm_sigmas(cfg, denoiser)
     D = NetCall(denoiser, resolve_net_batch(net_batch, dev), autocast)
     shape = [denoiser.img_channels, denoiser.img_resolution, denoiser.img_resolution]
     seeds = [int(s) for s in seeds]

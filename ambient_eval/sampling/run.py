@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ambient_eval.sampling import distributed
-from ambient_eval.sampling.generate import generate, resolve_labels
+from ambient_eval.sampling.generate import check_generation, generate, resolve_labels
 from ambient_eval.sampling.samplers import SamplerConfig
 from ambient_eval.sampling.writer import make_writer
 
@@ -35,6 +35,7 @@ def sample_to_path(denoiser, seeds: Sequence[int], out: str | Path, *, cfg: Samp
     cfg = cfg.validate()
     seeds = [int(s) for s in seeds]
     labels = resolve_labels(denoiser, seeds, class_label)          # validates --class early
+    check_generation(denoiser, cfg, batch_size=batch_size, device=device, autocast=autocast)
     writer = make_writer(out)
     settings = sample_settings(denoiser, cfg, class_label, autocast)
     rank, world = distributed.world()[:2]

@@ -159,3 +159,33 @@ def test_bad_input_exit_2_without_output(cli, files, case, message):
     assert r.exit_code == 2, r.stdout + r.stderr
     assert message.lower() in r.stderr.lower() and "Traceback" not in r.stderr
     assert not (out / "samples.parquet").exists() and not (tmp / "bad.html").exists()
+
+
+def test_model_checkpoint_that_memorized(cli, tmp_path, monkeypatch):
+    """--model CKPT --seeds: samples of seeds 0-1 are in the training set, seeds 2-3 are not."""
+    import torch
+
+    from ambient_eval.models import UNetConfig, build_native_model, native_config, save_native
+    from ambient_eval.sampling import model_source
+
+    monkeypatch.setenv("AMBIENT_EVAL_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    cfg = native_config(UNetConfig(img_resolution=8, img_channels=3, model_channels=8, channel_mult=(1, 2),
+                                   num_blocks=1, attn_resolutions=(), dropout=0.0))
+    model = build_native_model(cfg)
+    with torch.no_grad():
+        model.net.conv_out.weight.mul_(4.0)  # random init barely moves pixels; make samples vary
+    save_native(model, tmp_path / "ckpt", cfg, {})
+    samples = model_source(str(tmp_path / "ckpt"), [0, 1], steps=2, device="cpu").read([0, 1])
+    others = np.random.default_rng(0).integers(0, 256, (20, 3, 8, 8), dtype=np.uint8)
+    np.save(tmp_path / "train.npy", np.concatenate([others, samples.numpy()]))
+    out = tmp_path / "out"
+    r = cli(["memorization", "--model", tmp_path / "ckpt", "--seeds", "0-3", "--steps", "2", "--train",
+             tmp_path / "train.npy", "--embed", "pixel", "--device", "cpu", "--out", out,
+             "--report", tmp_path / "r.html", "--bootstrap", "50", "--top-n", "1"])
+    assert r.exit_code == 0, r.stdout + r.stderr
+    t = pd.read_parquet(out / "samples.parquet")
+    assert t["sample"].tolist() == ["0", "1", "2", "3"]
+    assert t["above_0.99"].tolist() == [True, True, False, False]
+    assert t["top1_index"].tolist()[:2] == [20, 21]
+    assert load_results(out).metrics["frac_above_0.99"] == 0.5

@@ -227,3 +227,16 @@ def test_python_api_with_in_memory_denoisers(tmp_path):
     # Every sample is one of its model's K training points, found by the FAISS search.
     sim, idx = out.top1["b"]
     assert (sim > 0.999).all() and set(idx.tolist()) <= set(range(K))
+
+
+def test_sscd_without_weights_says_so_and_suggests_pixel(cli, world, tmp_path, monkeypatch):
+    pytest.importorskip("ambient_eval.features.sscd")
+    monkeypatch.setenv("HOME", str(tmp_path))            # no weights in any default location
+    for var in ("AMBIENT_EVAL_WEIGHTS", "TORCH_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    out = tmp_path / "out"
+    r = cli(["reproducibility", world / "A", world / "B", "--seeds", "0-3", "--embed", "sscd", "--out", out])
+    msg = " ".join(r.stderr.split())
+    assert r.exit_code == 2, r.stderr
+    assert "weights" in msg and "--embed pixel" in msg
+    assert not out.exists()

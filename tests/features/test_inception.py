@@ -90,3 +90,29 @@ def test_inception_clean_equals_clean_fid_pipeline(ours_clean, images2, tmp_path
                               batch_size=2, device=torch.device("cpu"), mode="clean", verbose=False)
     assert feats.std() > 0.1
     np.testing.assert_allclose(feats, ref, rtol=0, atol=1e-6)
+
+
+class _FakeNvidiaInception(torch.nn.Module):
+    """Shaped like NVIDIA's TorchScript Inception: a `layers` module mapping normalized 299 input => N x 2048."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Conv2d(3, 2048, 1))
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
+def test_inception_clean_accepts_nvidia_torchscript(tmp_path, images2):
+    torch.manual_seed(0)
+    fake = torch.jit.script(_FakeNvidiaInception().eval())
+    path = tmp_path / "inception-2015-12-05.pt"
+    fake.save(str(path))
+    ours = _get("inception-clean", path)
+    assert ours.script is not None and ours.net is None
+    x = torch.from_numpy(images2).permute(0, 3, 1, 2)
+    out = ours(x)[POOL3]
+    with torch.no_grad():
+        ref = fake.layers((ours.preprocess(x) - 128) / 128).view(2, 2048)   # clean-fid's InceptionV3W.forward
+    torch.testing.assert_close(out, ref)

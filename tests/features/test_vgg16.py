@@ -4,6 +4,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pytest
 import torch
 
 from ambient_eval.features import FC2, FC2_RELU, WeightsWarning, extract_features, get_extractor
@@ -11,6 +12,7 @@ from tests.conftest import random_images
 from tests.features.conftest import array_source
 
 
+@pytest.mark.slow  # VGG16 at 224 + a 264 MB weights file: ~45 s on a loaded 2-core CPU
 def test_vgg16_equals_torch_fidelity(vgg16_weights):
     from torch_fidelity.feature_extractor_vgg16 import FeatureExtractorVGG16
 

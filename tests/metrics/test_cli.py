@@ -72,6 +72,14 @@ def test_stats_file_as_reference_equals_images(cli, dirs, tmp_path):
     fb = json.loads((b / "results.json").read_text())
     assert fb["metrics"]["fd_pixel_8"] == pytest.approx(fa["metrics"]["fd_pixel_8"], rel=1e-12)
     assert fb["settings"]["reference_fingerprint"] == fa["settings"]["reference_fingerprint"]
+    # Stats against stats (no network, no images) through the Python API.
+    import ambient_eval
+
+    gst = tmp_path / "gen.npz"
+    assert cli(["stats", gen, "-o", gst, "--features", "pixel-8"]).exit_code == 0
+    res = ambient_eval.fid(str(gst), str(st))
+    assert res.metrics["fd_pixel_8"] == pytest.approx(fa["metrics"]["fd_pixel_8"], rel=1e-12)
+    assert res.settings["extractor"] == "pixel-8" and res.settings["n_generated"] == 20
 
 
 def test_cache_second_run_extracts_nothing_and_one_changed_image_invalidates(cli, dirs, tmp_path, monkeypatch):
@@ -130,7 +138,8 @@ def _case(name, tmp_path, gen, ref):
     if name == "mismatched_stats":
         np.savez(tmp_path / "edm-ref.npz", mu=np.zeros(2048), sigma=np.eye(2048))
         np.savez(tmp_path / "cifar10_clean_train_32.npz", mu=np.zeros(2048), sigma=np.eye(2048))
-        return [tmp_path / "edm-ref.npz", tmp_path / "cifar10_clean_train_32.npz"], "mode"
+        return [tmp_path / "edm-ref.npz", tmp_path / "cifar10_clean_train_32.npz"], \
+            "mode: generated='tf-compat' vs reference='clean'"
     if name == "stats_vs_other_extractor":
         np.savez(tmp_path / "edm-ref.npz", mu=np.zeros(2048), sigma=np.eye(2048))
         return [gen, tmp_path / "edm-ref.npz", *PIX], "extractor"
@@ -173,7 +182,6 @@ def test_bad_input_exit_2_one_paragraph_no_outputs(cli, dirs, tmp_path, monkeypa
     r = cli(["fid", *args, "--report", rep, "--cache-dir", tmp_path / "cache"])
     assert r.exit_code == 2, r.output
     err = r.stderr
-    print(name, "=>", err)
     assert err.startswith("Error: ") and "Traceback" not in r.output
     assert fragment in err.replace("\n", " "), err
     assert len([ln for ln in err.strip().splitlines() if ln.startswith("Error")]) == 1

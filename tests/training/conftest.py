@@ -23,3 +23,14 @@ def tiny_folder(tmp_path):
     folder = tmp_path / "data"
     make_labeled_folder(folder)
     return folder
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny CPU models: one thread avoids OpenMP oversubscription on the shared 2 cores."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -20,7 +20,6 @@ def _weights(run, name="state.safetensors"):
 
 
 def test_tiny_model_loss_decreases(tiny_folder, tmp_path):
-    torch.set_num_threads(1)
     data = load_train_data(tiny_folder)
     res = train(data, TrainConfig(steps=200, checkpoint_every=200, **TINY), tmp_path / "run")
     assert res["finished"] and res["final_loss"] < 0.8 * res["first_loss"], res
@@ -35,7 +34,6 @@ def test_tiny_model_loss_decreases(tiny_folder, tmp_path):
 
 @pytest.mark.parametrize("method", ["baseline", "ambient-omni", "cep"])
 def test_resume_after_interruption_is_bit_exact(tiny_folder, tmp_path, method):
-    torch.set_num_threads(1)
     data = load_train_data(tiny_folder)
     sigma_tn = np.where(np.arange(len(data)) % 2 == 0, 0.0, 0.3).astype(np.float32) if method == "ambient-omni" else None
     cfg = TrainConfig(method=method, steps=12, checkpoint_every=4, cond=(method == "cep"), **TINY)
@@ -57,7 +55,6 @@ def test_resume_after_interruption_is_bit_exact(tiny_folder, tmp_path, method):
 
 
 def test_cep_and_noisy_change_training(tiny_folder, tmp_path, cli):
-    torch.set_num_threads(1)
     data = load_train_data(tiny_folder)
     base = TrainConfig(method="baseline", cond=True, steps=3, checkpoint_every=3, **TINY)
     train(data, base, tmp_path / "b")

@@ -1,0 +1,132 @@
+"""Benchmark: FID + KID + precision/recall, ambient-eval (cold and warm feature cache) vs torch-fidelity.
+
+Same N CIFAR-10 JPEGs on both sides (generated = first N train images, reference = first N test images,
+from ../shared/data/cifar10-jpeg.tar extracted to a temp dir), same random-weight Inception-v3 and VGG16
+files. Each measurement runs in its own subprocess: wall time and peak RSS (ru_maxrss) of that process.
+torch-fidelity needs two calls (it allows one extractor per call): fid+kid on Inception, prc on VGG16;
+its own cache is off so it is measured cold.
+
+    .venv/bin/python benchmarks/bench_metrics.py --n 2000          # the issue's size (~1 h on 2 CPU cores)
+    .venv/bin/python benchmarks/bench_metrics.py --n 250           # quick
+
+Writes bench_out/bench_metrics.json and prints a table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_TAR = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar"
+
+
+def _extract(tar_path: Path, split: str, n: int, dest: Path) -> None:
+    """First n JPEGs of `split` (sorted member names) into a flat folder (torch-fidelity reads flat dirs)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(tar_path) as tf:
+        members = sorted((m for m in tf.getmembers() if m.isfile() and m.name.lstrip("./").startswith(f"{split}/")
+                          and m.name.lower().endswith(".jpg")), key=lambda m: m.name)
+        for i, m in enumerate(members[:n]):
+            (dest / f"{i:06d}.jpg").write_bytes(tf.extractfile(m).read())
+
+
+def _child(args: argparse.Namespace) -> None:
+    """Run one measurement in this process and print a JSON line."""
+    import resource
+    import warnings
+
+    warnings.simplefilter("ignore")
+    t0 = time.perf_counter()
+    if args.child == "torch-fidelity":
+        import torch_fidelity
+
+        common = dict(input1=args.gen, input2=args.ref, cuda=args.device != "cpu", cache=False, verbose=False,
+                      batch_size=args.batch)
+        m = torch_fidelity.calculate_metrics(fid=True, kid=True, kid_subset_size=args.kid_subset_size,
+                                             feature_extractor="inception-v3-compat",
+                                             feature_extractor_weights_path=args.inception, **common)
+        m.update(torch_fidelity.calculate_metrics(prc=True, feature_extractor="vgg16",
+                                                  feature_extractor_weights_path=args.vgg16, **common))
+        metrics = {"fid": m["frechet_inception_distance"], "kid": m["kernel_inception_distance_mean"],
+                   "precision": m["precision"], "recall": m["recall"]}
+    else:
+        from ambient_eval import api
+
+        res = api.fid(args.gen, args.ref, metrics=("fid", "kid", "pr"), batch_size=args.batch, device=args.device,
+                      weights=[f"inception={args.inception}", f"vgg16={args.vgg16}"], cache_dir=args.cache_dir,
+                      kid_subset_size=args.kid_subset_size)
+        metrics = {k: res.metrics[k] for k in ("fid", "kid", "precision", "recall")}
+    wall = time.perf_counter() - t0
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"wall_s": wall, "peak_rss_mb": rss_mb, "metrics": metrics}))
+
+
+def _measure(mode: str, common: list[str]) -> dict:
+    cmd = [sys.executable, __file__, "--child", mode, *common]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "AMBIENT_EVAL_PROGRESS": "0"})
+    if proc.returncode != 0:
+        raise SystemExit(f"{mode} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=2000, help="images per set (default 2000)")
+    ap.add_argument("--kid-subset-size", type=int, default=None, help="KID subset size (default min(1000, n))")
+    ap.add_argument("--batch", type=int, default=64, help="batch size for both libraries")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--tar", type=Path, default=DEFAULT_TAR, help="cifar10-jpeg.tar")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench_out" / "bench_metrics.json")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    for a in ("--gen", "--ref", "--inception", "--vgg16", "--cache-dir"):
+        ap.add_argument(a, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.kid_subset_size is None:
+        args.kid_subset_size = min(1000, args.n)
+    if args.child:
+        return _child(args)
+    if not args.tar.is_file():
+        raise SystemExit(f"{args.tar} not found (the shared CIFAR-10 JPEGs are only on project machines).")
+
+    from ambient_eval.features.random_weights import (random_inception_state_dict, random_vgg16_state_dict,
+                                                      save_state_dict)
+
+    with tempfile.TemporaryDirectory(prefix="bench-metrics-") as tmp:
+        tmp = Path(tmp)
+        _extract(args.tar, "train", args.n, tmp / "gen")
+        _extract(args.tar, "test", args.n, tmp / "ref")
+        save_state_dict(random_inception_state_dict(seed=0), tmp / "inception.pth")
+        save_state_dict(random_vgg16_state_dict(seed=0), tmp / "vgg16.pth")
+        common = ["--n", str(args.n), "--kid-subset-size", str(args.kid_subset_size), "--batch", str(args.batch),
+                  "--device", args.device, "--gen", str(tmp / "gen"), "--ref", str(tmp / "ref"),
+                  "--inception", str(tmp / "inception.pth"), "--vgg16", str(tmp / "vgg16.pth"),
+                  "--cache-dir", str(tmp / "cache")]
+        rows = {"torch-fidelity": _measure("torch-fidelity", common)}
+        rows["ambient-eval cold"] = _measure("ours", common)
+        rows["ambient-eval warm"] = _measure("ours", common)
+    base = rows["torch-fidelity"]["wall_s"]
+    print(f"N = {args.n} per set, KID {100} subsets of {args.kid_subset_size}, device {args.device}")
+    print(f"{'run':<18} {'wall s':>8} {'peak RSS MB':>12} {'time / tf':>10}  fid        kid         P      R")
+    for name, r in rows.items():
+        r["ratio_vs_torch_fidelity"] = r["wall_s"] / base
+        m = r["metrics"]
+        print(f"{name:<18} {r['wall_s']:8.1f} {r['peak_rss_mb']:12.0f} {r['ratio_vs_torch_fidelity']:10.3f}  "
+              f"{m['fid']:<10.4f} {m['kid']:<11.6f} {m['precision']:.4f} {m['recall']:.4f}")
+    speedup = base / rows["ambient-eval warm"]["wall_s"]
+    print(f"cold: {rows['ambient-eval cold']['ratio_vs_torch_fidelity']:.2f}x torch-fidelity's time "
+          f"(target <= 1.0x); warm: {speedup:.1f}x faster (target >= 20x)")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"n": args.n, "kid_subset_size": args.kid_subset_size, "device": args.device,
+                                    "runs": rows, "warm_speedup": speedup}, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
