@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ambient_eval.errors import AmbientError
+from ambient_eval.metrics.selection import (DEFAULT_EXTRACTOR, INCEPTION_NAMES, output_for,  # noqa: F401
+                                            parse_features, parse_weights)
 
 log = logging.getLogger(__name__)
 
@@ -30,84 +32,6 @@ class FidDefaults:
 
 
 DEFAULTS = FidDefaults()
-
-# Metric name -> extractor used when the caller does not choose (torch-fidelity defaults; dc follows pr).
-DEFAULT_EXTRACTOR = {"fid": "inception", "kid": "inception", "is": "inception", "pr": "vgg16"}
-# Extractors whose Frechet distance is reported as "fid" (others as fd_<extractor>).
-INCEPTION_NAMES = ("inception", "inception-clean")
-
-
-def parse_features(features: str | Mapping[str, str] | None, metrics: Sequence[str]) -> dict[str, str]:
-    """Extractor per metric from None, 'NAME', {'pr': 'inception'} or 'fid=inception-clean,pr=inception'."""
-    from ambient_eval.metrics import METRIC_NAMES
-
-    explicit: dict[str, str] = {}
-    if isinstance(features, str):
-        for item in [s.strip() for s in features.split(",") if s.strip()]:
-            if "=" in item:
-                m, _, name = item.partition("=")
-                explicit[m.strip()] = name.strip()
-            else:
-                explicit.update({m: item for m in METRIC_NAMES})
-    elif features:
-        explicit = dict(features)
-    bad = [m for m in explicit if m not in METRIC_NAMES]
-    if bad:
-        raise AmbientError(f"--features names unknown metric(s) {bad}. Use NAME for all metrics or "
-                           f"METRIC=NAME with METRIC in {', '.join(METRIC_NAMES)}.")
-    out = {}
-    for m in metrics:
-        if m in explicit:
-            out[m] = explicit[m]
-        elif m == "dc":
-            out[m] = explicit.get("pr", DEFAULT_EXTRACTOR["pr"])
-        else:
-            out[m] = DEFAULT_EXTRACTOR[m]
-    return out
-
-
-def parse_weights(weights: str | Mapping[str, str] | Sequence[str] | None, extractors: Sequence[str]) -> dict[str, str | None]:
-    """Weights path per extractor from None, 'PATH', ['inception=PATH', 'vgg16=PATH'] or a mapping."""
-    out: dict[str, str | None] = {e: None for e in extractors}
-    if not weights:
-        return out
-    items = [weights] if isinstance(weights, (str, os.PathLike)) else weights
-    if isinstance(items, Mapping):
-        pairs = list(items.items())
-    else:
-        pairs = []
-        for it in items:
-            name, sep, path = str(it).partition("=")
-            pairs.append((name, path) if sep and name in extractors else (None, str(it)))
-    for name, path in pairs:
-        if name is None:
-            weighted = [e for e in extractors if not e.startswith("pixel")]
-            if len(weighted) != 1:
-                raise AmbientError(f"--weights '{path}' is ambiguous: these metrics use the extractors "
-                                   f"{list(extractors)}. Write --weights NAME=PATH for each (e.g. "
-                                   "--weights inception=pt_inception.pth --weights vgg16=vgg16.pth).")
-            name = weighted[0]
-        if name not in out:
-            raise AmbientError(f"--weights given for extractor '{name}', which no requested metric uses "
-                               f"({list(extractors)}).")
-        out[name] = path
-    return out
-
-
-def output_for(metric: str, extractor) -> str:
-    """Which output of `extractor` a metric uses (IS: logits; else pool3 / fc2_relu / default)."""
-    from ambient_eval.features.base import FC2_RELU, LOGITS, POOL3
-
-    if metric == "is":
-        if LOGITS not in extractor.outputs:
-            raise AmbientError(f"Inception Score needs Inception logits, but extractor '{extractor.name}' "
-                               "has none. Use --features is=inception.")
-        return LOGITS
-    for name in (POOL3, FC2_RELU):
-        if name in extractor.outputs:
-            return name
-    return extractor.default_output
-
 
 def _open_input(spec: Any, *, max_images: int | None, subset_seed: int, skip_bad: bool, what: str):
     """ImageSource or FeatureStats (an .npz with mu/sigma) for a user-given input."""
@@ -272,8 +196,7 @@ def _check_stats_vs_extractor(st, ex, output: str, what: str) -> None:
 
 def _fid_repeats(repeats: int, model: str | None, seeds: Any, **kw):
     """fid() over R disjoint seed ranges -> Results with mean metrics, `repeats`, t-based 95% `ci`."""
-    import numpy as np
-    from scipy import stats as sps
+    from ambient_eval.metrics.repeats import summarize_repeats
 
     if model is None or seeds is None or int(repeats) < 1:
         raise AmbientError(f"--repeats {repeats} needs --model CKPT and --seeds RANGE (disjoint seed ranges "
@@ -287,22 +210,7 @@ def _fid_repeats(repeats: int, model: str | None, seeds: Any, **kw):
     kw.pop("generated", None)
     runs = [fid(None, model=model, seeds=[s + r * span for s in seeds], repeats=1, **kw)
             for r in range(int(repeats))]
-    res = runs[0]
-    R = len(runs)
-    summary = {}
-    for k in res.metrics:
-        v = np.array([r.metrics[k] for r in runs], np.float64)
-        std = float(v.std(ddof=1)) if R > 1 else 0.0
-        half = float(sps.t.ppf(0.975, R - 1) * std / np.sqrt(R)) if R > 1 else 0.0
-        res.metrics[k] = float(v.mean())
-        res.repeats[k] = v.tolist()
-        res.ci[k] = [float(v.mean()) - half, float(v.mean()) + half]
-        summary[k] = {"mean": float(v.mean()), "std": std, "min": float(v.min()), "max": float(v.max())}
-    res.settings["repeats"] = R
-    res.extra["repeat_summary"] = summary
-    res.extra["repeat_seeds"] = [f"{min(seeds) + r * span}-{max(seeds) + r * span}" for r in range(R)]
-    res.extra["warnings"] = list(dict.fromkeys(w for r in runs for w in r.extra.get("warnings", [])))
-    return res
+    return summarize_repeats(runs, [f"{min(seeds) + r * span}-{max(seeds) + r * span}" for r in range(len(runs))])
 
 
 def _explicit_fid_features(features: Any) -> bool:

@@ -155,13 +155,16 @@ def main() -> None:
     if args.worker:
         args.method = args.worker
         return worker(args)
-    import faiss
-    import torch
-
-    if args.gpu and not torch.cuda.is_available():
-        sys.exit("--gpu needs a CUDA GPU (torch.cuda.is_available() is False). Run without --gpu.")
-    if args.gpu and faiss.get_num_gpus() == 0:
-        print("note: this faiss build sees no GPU (pip install faiss-gpu): faiss-flat runs on CPU")
+    # Probe in a subprocess: importing torch here would raise every child's ru_maxrss (Linux
+    # children inherit the parent's high-water RSS at fork).
+    if args.gpu:
+        probe = subprocess.run([sys.executable, "-c", "import torch, faiss; print(int(torch.cuda.is_available()), "
+                                "faiss.get_num_gpus())"], capture_output=True, text=True, check=True)
+        cuda, faiss_gpus = map(int, probe.stdout.split())
+        if not cuda:
+            sys.exit("--gpu needs a CUDA GPU (torch.cuda.is_available() is False). Run without --gpu.")
+        if not faiss_gpus:
+            print("note: this faiss build sees no GPU (pip install faiss-gpu): faiss-flat runs on CPU")
     # default: the exact methods + IVF; HNSW on request (its build is slow on few cores, and
     # neither approximate index finds true neighbours well in unstructured Gaussian data)
     methods = (args.methods.split(",") if args.methods else
@@ -186,6 +189,9 @@ def main() -> None:
                      "search_speedup_vs_torch": (round(runs["torch"]["wall_s"] / max(r["wall_s"] - r["build_s"], 1e-9), 2)
                                                  if "torch" in runs else None)})
     import platform
+
+    import faiss
+    import torch
 
     meta = {"data": args.data, "nq": args.nq, "nb": args.nb, "d": args.d, "k": args.k, "seed": args.seed, "gpu_mode": args.gpu,
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),

@@ -8,6 +8,7 @@ import pytest
 
 from ambient_eval import api
 from ambient_eval.results import COVERAGE, DENSITY, FID, IS, IS_STD, KID, KID_STD, PRECISION, RECALL
+from tests.conftest import random_images, write_images
 
 KID_SUBSETS, KID_SUBSET_SIZE = 20, 10   # small subsets so 16 images suffice, identical in both libraries
 REL = 1e-6
@@ -63,8 +64,11 @@ def test_fid_kid_is_pr_equal_torch_fidelity_inception(inception_pair):
 
 
 @pytest.mark.slow
-def test_precision_recall_equal_torch_fidelity_vgg16_default(image_dirs, vgg16_weights):
-    gen, ref = image_dirs
+def test_precision_recall_equal_torch_fidelity_vgg16_default(tmp_path, vgg16_weights):
+    # VGG16 at 224 px is the slowest network here: 8 images per set (P/R needs more than k = 3).
+    gen, ref = tmp_path / "gen", tmp_path / "ref"
+    write_images(gen, random_images(8, seed=1))
+    write_images(ref, random_images(8, seed=2))
     ours = _ours(gen, ref, metrics=("pr",), weights=str(vgg16_weights))
     theirs = _torch_fidelity(gen, ref, prc=True, feature_extractor="vgg16",
                              feature_extractor_weights_path=str(vgg16_weights))
