@@ -47,7 +47,7 @@ class SearchDefaults:
     pq_bytes_per_dim: float = 0.5   # IVF-PQ code size: m = d / 2 sub-quantizers of 8 bits
     refine_k_factor: int = 16     # IVF-PQ shortlist re-ranked exactly: k * refine_k_factor
     hnsw_m: int = 32              # HNSW graph degree
-    hnsw_ef_construction: int = 200  # HNSW build-time beam width
+    hnsw_ef_construction: int = 64   # HNSW build-time beam width (faiss default 40)
     hnsw_ef_search: int = 128     # HNSW search-time beam width
     recall_queries: int = 1000    # seeded sample of queries for recall@1 vs exact
     seed: int = 0                 # seed of the IVF training subset and the recall sample

@@ -65,22 +65,24 @@ def sample(
 ) -> None:
     """Generate images from a diffusion checkpoint with shared per-seed noise.
 
-    Seed s always gets the same initial noise (and class), whatever --batch, device or number of
-    processes, so the same seed can be compared across models. Existing outputs are skipped:
-    re-run the same command to resume. Run under `torchrun --nproc_per_node=G` to split the seeds
-    over processes/GPUs; the files are identical to a single-process run.
+    Seed s always gets the same initial noise (and class), whatever --batch,
+    device or number of processes, so a seed can be compared across models.
+    Existing outputs are skipped: re-run the same command to resume. Under
+    `torchrun --nproc_per_node=G` the seeds are split over the processes; the
+    files are identical to a single-process run.
 
     Examples:
 
       ambient-eval sample run/model --seeds 0-49999 --out samples/
 
-      ambient-eval sample ckpt.safetensors --seeds 0-999 --out samples.npz --batch 128
+      ambient-eval sample ckpt.safetensors --seeds 0-999 --out s.npz
 
-      ambient-eval sample ddpm-cifar10/ --seeds 0-63 --out grid/ --sampler ddim --steps 50
+      ambient-eval sample ddpm/ --seeds 0-63 --out g/ --sampler ddim --steps 50
 
-      ambient-eval sample network-snapshot-200000.pkl --trust-pickle --seeds 0-49999 --out s/
+      ambient-eval sample network-snapshot.pkl --trust-pickle --seeds 0-99 -o s/
 
-      torchrun --nproc_per_node=4 -m ambient_eval sample run/model --seeds 0-49999 --out s/
+      torchrun --nproc_per_node=4 -m ambient_eval sample run/model \\
+          --seeds 0-49999 --out s/
     """
     from ambient_eval.errors import AmbientError
     from ambient_eval.models import load_model

@@ -84,9 +84,10 @@ def annotate_sigma(s: DemoSettings, data: DemoData, out: Path, device: str) -> t
     from ambient_eval.training.annotate import AnnotateConfig, annotate
     from ambient_eval.training.dataset import annotations_text
 
-    cfg = AnnotateConfig(steps=s.classifier_steps, seed=s.seed)
+    cfg = AnnotateConfig(steps=s.classifier_steps, grid_size=s.annotate_grid, draws=s.annotate_draws, seed=s.seed)
     rule = ({"fixed_sigma": s.fixed_sigma} if s.annotate == "fixed"
-            else {"classifier_steps": cfg.steps, "epsilon": cfg.epsilon, "draws": cfg.draws, "seed": cfg.seed})
+            else {"classifier_steps": cfg.steps, "epsilon": cfg.epsilon, "draws": cfg.draws, "grid_size": cfg.grid_size,
+                  "seed": cfg.seed})
     key = sha256_json({"data": data.fingerprints["train_all"], "mode": s.annotate, "rule": rule})
     path = out / "annotate" / "annotations.jsonl"
     cached = _read_cached(path, key)

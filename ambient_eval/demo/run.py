@@ -50,33 +50,40 @@ def run_demo(s: DemoSettings, out: str | Path, on_stage: StageCallback | None = 
     timings: dict[str, float] = {}
     say = on_stage or (lambda i, n, msg: log.info("[%d/%d] %s", i, n, msg))
 
+    cpu: dict[str, float] = {}  # CPU seconds per stage (all threads): load-independent cost
+
     def stage(i: int, name: str, msg: str):
         say(i, STAGES, msg)
         timings.setdefault(name, 0.0)
+        cpu[name] = time.process_time()
         return time.perf_counter()
+
+    def done(name: str, t: float) -> None:
+        timings[name] = time.perf_counter() - t
+        cpu[name] = time.process_time() - cpu[name]
 
     atomic.write_json(out / DEMO_MARKER, {"tool_version": __version__, "settings": s.to_dict(), "finished": False})
     t = stage(1, "data", f"data: {s.data}, {s.clean_fraction:.0%} clean + rest {s.corruption} (level {s.level:g})")
     data = D.prepare_data(s, out)
     real = E.probe_real_features(s)
-    timings["data"] = time.perf_counter() - t
+    done("data", t)
 
     t = stage(2, "annotate", f"sigma_tn for Ambient-Omni ({s.annotate})")
     sigma_tn, ann_info = D.annotate_sigma(s, data, out, device)
-    timings["annotate"] = time.perf_counter() - t
+    done("annotate", t)
 
     t = stage(3, "train", f"training {len(MODELS)} tiny models x {s.steps} steps (batch {s.batch}, {device})")
     train_info = {}
     for label, subset, method, off in MODELS:
         train_info[label] = M.train_model(s, data, label, subset, method, off, sigma_tn, out)
-    timings["train"] = time.perf_counter() - t
+    done("train", t)
 
     t = stage(4, "sample", f"sampling {s.n_samples} seeds per model ({s.sampler_steps} Heun steps, shared noise)")
     samples = {}
     for label, *_ in MODELS:
         M.sample_model(s, label, out)
         samples[label] = M.load_samples(out, label)
-    timings["sample"] = time.perf_counter() - t
+    done("sample", t)
 
     t = stage(5, "fid", f"quality vs {len(data.heldout)} held-out clean images ({s.fid_features}"
                         f"{', ' + real['fid'] if real['fid'] else ''})")
@@ -86,7 +93,7 @@ def run_demo(s: DemoSettings, out: str | Path, on_stage: StageCallback | None = 
         quality[label] = {s.fid_features: E.quality(s, label, sources[label], data.heldout, s.fid_features, out)}
         if real["fid"]:
             quality[label][real["fid"]] = E.quality(s, label, sources[label], data.heldout, real["fid"], out)
-    timings["fid"] = time.perf_counter() - t
+    done("fid", t)
 
     embed = real["embed"] or s.memorization_embed
     t = stage(6, "audits", f"memorization vs each model's training set + reproducibility ({embed})")
@@ -97,7 +104,7 @@ def run_demo(s: DemoSettings, out: str | Path, on_stage: StageCallback | None = 
               "all-data": (train_all, {lab: sources[lab] for lab, sub, *_ in MODELS if sub == "all"})}
     audits = E.memorization(s, groups, embed, out)
     repro, repro_opts = E.reproducibility(s, [m[0] for m in MODELS], embed, out)
-    timings["audits"] = time.perf_counter() - t
+    done("audits", t)
 
     t = stage(7, "report", "writing the combined report")
     from ambient_eval.reports.demo_report import build_demo_report
@@ -107,12 +114,13 @@ def run_demo(s: DemoSettings, out: str | Path, on_stage: StageCallback | None = 
            "samples": samples, "quality": quality, "audits": audits, "repro": repro, "repro_opts": repro_opts,
            "embed": embed, "real": real, "timings": timings, "out": out, "device": device}
     report = build_demo_report(ctx).save(out / "report.html")
-    timings["report"] = time.perf_counter() - t
+    done("report", t)
     timings["total"] = time.perf_counter() - t_start
     summary = summarize(ctx, report)
     atomic.write_json(out / "summary.json", summary)
     atomic.write_json(out / DEMO_MARKER, {"tool_version": __version__, "settings": s.to_dict(), "finished": True,
-                                          "timings_s": timings, "real_features": real})
+                                          "timings_s": timings, "cpu_s": cpu,
+                                          "real_features": real})
     return summary
 
 

@@ -25,7 +25,9 @@ class DemoSettings:
     level: float = 1.5  # Gaussian blur sigma_B in pixels (strong at 16 px: strokes are ~2 px)
     annotate: str = "classifier"  # Ambient-Omni sigma_tn: "classifier" (annotate.py) | "fixed"
     fixed_sigma: float = 0.5  # sigma_tn of every corrupted image when annotate == "fixed" (model space)
-    classifier_steps: int = 300  # annotation classifier optimisation steps
+    classifier_steps: int = 200  # annotation classifier optimisation steps
+    annotate_grid: int = 16  # sigma grid points of the annotation (annotate.py default: 32)
+    annotate_draws: int = 2  # noise draws per (image, sigma) (annotate.py default: 4)
     arch: str = "tiny"  # training/config.py ARCHS: tiny U-Net (~50k parameters) for 2 CPU cores
     steps: int = 300  # optimiser steps per model (equal budget for every model)
     batch: int = 64  # images per step

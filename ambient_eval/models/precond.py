@@ -125,7 +125,7 @@ class VPPrecond(Denoiser):
         s = torch.as_tensor(sigma, dtype=torch.float64)
         if self.timestep_mode == "continuous":
             return s
-        idx = self.sigma_to_t(s.reshape(-1)).long()
+        idx = self.sigma_to_t(s.reshape(-1)).long().cpu()
         return self.sigmas.cpu()[idx].reshape(s.shape)
 
     def forward(self, x, sigma, class_labels=None):

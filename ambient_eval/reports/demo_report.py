@@ -84,7 +84,9 @@ def _quality_section(rep: Report, ctx: dict[str, Any]) -> None:
              f"digits never used for training. FD = Frechet distance of '{s.fid_features}' features (raw "
              "pixels downsampled to 8x8, no network, no download; NOT comparable with published FID), lower is "
              "better. Memorization: cosine similarity of each sample to its nearest image in the model's OWN "
-             f"training set ('{ctx['embed']}' embedding), higher = closer to a copy.")
+             f"training set ('{ctx['embed']}' embedding), higher = closer to a copy. FD intervals are basic "
+             f"bootstrap intervals ({s.n_boot} resamples of samples and references): they correct FD's upward "
+             "small-sample bias, so they can sit partly below the point estimate.")
     rep.table(rows)
     fig = go.Figure()
     for label, *_ in MODELS:

@@ -40,11 +40,12 @@ def sample_to_path(denoiser, seeds: Sequence[int], out: str | Path, *, cfg: Samp
     settings = sample_settings(denoiser, cfg, class_label, autocast)
     rank, world = distributed.world()[:2]
     if rank == 0:
-        writer.prepare(settings)
+        writer.prepare(settings)                 # creates dirs, removes stale temps, settings file
     distributed.barrier()
     if rank != 0:
-        writer.prepare(settings)  # settings file exists now: this only re-checks it
+        writer.prepare(settings, clean=False)    # settings file exists now: this only re-checks it
     done = writer.done(seeds)
+    distributed.barrier()                        # every rank sees the same `done` before writing
     todo = [s for s in seeds if s not in done]
     mine = todo[rank::world]
     label_of = None if labels is None else dict(zip(seeds, labels.tolist()))

@@ -52,11 +52,12 @@ class PngWriter:
     def __init__(self, out_dir: Path) -> None:
         self.out = Path(out_dir)
 
-    def prepare(self, settings: dict) -> None:
+    def prepare(self, settings: dict, clean: bool = True) -> None:
         if self.out.exists() and not self.out.is_dir():
             raise AmbientError(f"--out '{self.out}' exists and is not a directory. Give a directory or a .npz.")
         atomic.ensure_writable_dir(self.out)
-        _remove_stale_temps(self.out)
+        if clean:
+            _remove_stale_temps(self.out)
         _check_settings(self.out, settings, f"Output directory '{self.out}'")
 
     def done(self, seeds: Sequence[int]) -> set[int]:
@@ -82,12 +83,13 @@ class NpzWriter:
         self.out = Path(out_file)
         self.partial = self.out.with_name(self.out.name + ".partial")
 
-    def prepare(self, settings: dict) -> None:
+    def prepare(self, settings: dict, clean: bool = True) -> None:
         if self.out.exists():
             raise AmbientError(f"'{self.out}' already exists. Choose another --out or delete it first "
                                "(an interrupted run resumes from its .partial directory instead).")
         atomic.ensure_writable_dir(self.partial)
-        _remove_stale_temps(self.partial)
+        if clean:
+            _remove_stale_temps(self.partial)
         _check_settings(self.partial, settings, f"Partial output '{self.partial}'")
 
     def _shards(self) -> list[Path]:

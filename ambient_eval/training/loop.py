@@ -155,13 +155,13 @@ def train(data: TrainData, cfg: TrainConfig, run_dir: str | os.PathLike, *, sigm
                 "annotations_fingerprint": annotations_fingerprint, "data": data.description,
                 "n_images": N, "n_corrupted": int((stn > 0).sum()), "network": net_cfg.to_dict(),
                 "tool_version": __version__}
-    resume = prepare_run_dir(run_dir, cfg, run_info, overwrite)
-    atomic.write_json(run_dir / "run.json", {**run_info, "config": cfg.to_dict()})
-
-    # Distributed (torchrun): one process per GPU; rank 0 writes files.
+    # Distributed (torchrun): one process per GPU; rank 0 writes files. Checked before any file is written.
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     device = resolve_device(cfg.device)
+    if cfg.batch % world:
+        raise AmbientError(f"--batch {cfg.batch} is not divisible by the {world} processes. Pick a multiple.")
+    local_batch = cfg.batch // world
     if world > 1:
         import torch.distributed as dist
 
@@ -170,9 +170,16 @@ def train(data: TrainData, cfg: TrainConfig, run_dir: str | os.PathLike, *, sigm
         if device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
             torch.cuda.set_device(device)
-        if cfg.batch % world:
-            raise AmbientError(f"--batch {cfg.batch} is not divisible by the {world} processes. Pick a multiple.")
-    local_batch = cfg.batch // world
+    resume = prepare_run_dir(run_dir, cfg, run_info, overwrite) if rank == 0 else None
+    if resume is not None and int(resume["step"]) > cfg.steps:
+        raise AmbientError(f"'{run_dir}' already holds {resume['step']} steps, more than --steps {cfg.steps}. "
+                           "Pass at least that many steps, or use another -o.")
+    if rank == 0:
+        atomic.write_json(run_dir / "run.json", {**run_info, "config": cfg.to_dict()})
+    if world > 1:  # other ranks read the state rank 0 validated
+        torch.distributed.barrier()
+        if rank != 0 and (run_dir / "state.safetensors").is_file():
+            resume = read_state_info(run_dir / "state.safetensors")
 
     torch.manual_seed(cfg.seed)
     denoiser = build_native_model(ncfg).to(device).train()

@@ -240,3 +240,23 @@ def test_sscd_without_weights_says_so_and_suggests_pixel(cli, world, tmp_path, m
     assert r.exit_code == 2, r.stderr
     assert "weights" in msg and "--embed pixel" in msg
     assert not out.exists()
+
+
+def test_default_sscd_embedding_with_user_weights_is_recorded(cli, world, tmp_path):
+    """A stand-in TorchScript file through the sscd path: runs, and the weights hash is recorded."""
+    pytest.importorskip("ambient_eval.features.sscd")
+    from ambient_eval.hashing import sha256_file
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 8, stride=8), torch.nn.AdaptiveAvgPool2d(2),
+                              torch.nn.Flatten())                      # NCHW float => N x 64
+    weights = tmp_path / "sscd_disc_mixup.torchscript.pt"
+    torch.jit.script(net).save(str(weights))
+    out = tmp_path / "out"
+    r = cli(["reproducibility", world / "A", world / "A2", "--seeds", "0-7", "--weights", weights,
+             "--bootstrap", "100", "--device", "cpu", "--out", out])
+    assert r.exit_code == 0, r.stderr
+    res = json.loads((out / "results.json").read_text())
+    assert res["settings"]["extractor"] == "sscd" and res["settings"]["embed"] == "sscd"
+    assert res["settings"]["weights_sha256"] == sha256_file(weights)
+    assert res["metrics"]["rp[A|A2]"] == 1.0

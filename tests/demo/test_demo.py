@@ -1,0 +1,151 @@
+"""`ambient-eval demo --quick` end to end (in-process CLI), its files, and its report in a browser."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ambient_eval.demo.settings import MODELS
+
+ARTIFACTS_ENV = "AMBIENT_EVAL_ARTIFACTS"   # CI: where the demo report screenshot is copied
+
+
+def _invoke(args):
+    from typer.testing import CliRunner
+
+    from ambient_eval.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def quick_demo(tmp_path_factory):
+    """One `demo --quick` run shared by the tests of this module (pixel features only: deterministic)."""
+    out = tmp_path_factory.mktemp("demo") / "out"
+    res = _invoke(["demo", "--quick", "--pixel-only", "--device", "cpu", "--out", out])
+    return out, res
+
+
+def _finite_metrics(path: Path) -> dict:
+    doc = json.loads(path.read_text())
+    assert doc["metrics"], path
+    for k, v in doc["metrics"].items():
+        assert isinstance(v, (int, float)) and math.isfinite(v), (path, k, v)
+    for k, (lo, hi) in doc.get("ci", {}).items():
+        assert math.isfinite(lo) and math.isfinite(hi) and lo <= hi, (path, k, lo, hi)
+    return doc
+
+
+@pytest.mark.slow
+def test_quick_demo_writes_report_results_and_summary(quick_demo):
+    out, res = quick_demo
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.strip().splitlines()
+    assert lines[-1].endswith(str(out / "report.html")) and "Report:" in lines[-1]
+    for label, *_ in MODELS:
+        assert any(line.startswith(label) for line in lines), label
+    report = (out / "report.html").read_text()
+    for heading in ("Results at a glance", "Samples by seed across models", "Training curves", "Memorization",
+                    "Closest pairs: clean-A", "Reproducibility across models", "pixel-8"):
+        assert heading in report, heading
+    for label, *_ in MODELS:
+        doc = _finite_metrics(out / "fid" / label / "pixel-8" / "results.json")
+        assert doc["settings"]["extractor"] == "pixel-8"
+        assert {"fd_pixel_8", "kid", "precision", "recall"} <= set(doc["metrics"])
+        assert "fd_pixel_8" in doc["ci"]
+        assert (out / "train" / label / "final" / "model.safetensors").is_file()
+        with np.load(out / "samples" / f"{label}.npz") as z:
+            assert z["seeds"].tolist() == list(range(32)) and z["images"].dtype == np.uint8
+    for group, labels in (("clean-subset", ["clean-A", "clean-B"]), ("all-data", ["naive", "ambient"])):
+        for label in labels:
+            doc = _finite_metrics(out / "memorization" / group / label / "results.json")
+            assert doc["kind"] == "memorization" and doc["settings"]["extractor"] == "pixel-16"
+    rp = _finite_metrics(out / "reproducibility" / "results.json")
+    assert "rp[clean-A|clean-B]" in rp["metrics"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["models"]) == {m[0] for m in MODELS}
+    assert json.loads((out / "demo.json").read_text())["finished"] is True
+
+
+@pytest.mark.slow
+def test_rerun_reuses_trained_models_and_samples(quick_demo):
+    out, res = quick_demo
+    assert res.exit_code == 0, res.output
+    watched = [out / "train" / m[0] / "final" / "model.safetensors" for m in MODELS]
+    watched += [out / "samples" / f"{m[0]}.npz" for m in MODELS]
+    before = {p: p.stat().st_mtime_ns for p in watched}
+    again = _invoke(["demo", "--quick", "--pixel-only", "--device", "cpu", "--out", out])
+    assert again.exit_code == 0, again.output
+    assert {p: p.stat().st_mtime_ns for p in watched} == before       # nothing retrained or resampled
+    assert again.stdout.strip().splitlines()[-2:-1] == res.stdout.strip().splitlines()[-2:-1]  # same RP line
+
+
+@pytest.mark.slow
+def test_demo_report_renders_in_headless_chromium(quick_demo, tmp_path):
+    from ambient_eval.reports import browser_check as bc
+
+    if bc.find_chromium() is None:
+        pytest.skip("Chromium is not installed (apt-get install -y --no-install-recommends chromium)")
+    out, res = quick_demo
+    assert res.exit_code == 0, res.output
+    shot = tmp_path / "demo-report.png"
+    check = bc.check_report(out / "report.html", shot)
+    assert check["ok"], check["problems"]
+    assert check["js_errors"] == [] and check["external_resources"] == []
+    # quality bars, training curves, memorization histogram, RP heatmap (+ sigma_tn when annotated)
+    assert check["n_figures"] >= 4 and check["n_rendered"] == check["n_figures"]
+    assert shot.is_file() and shot.stat().st_size > 10_000
+    if os.environ.get(ARTIFACTS_ENV):
+        dest = Path(os.environ[ARTIFACTS_ENV])
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, dest / "demo-report.png")
+
+
+def test_help_lists_options(cli):
+    res = cli(["demo", "--help"])
+    assert res.exit_code == 0
+    for opt in ("--out", "--quick", "--device", "--seed", "--pixel-only", "Examples:"):
+        assert opt in res.stdout
+
+
+def test_out_is_a_file_is_refused_without_output(cli, tmp_path):
+    target = tmp_path / "file.txt"
+    target.write_text("x")
+    res = cli(["demo", "--quick", "--out", target])
+    assert res.exit_code == 2
+    assert "is a file" in res.stderr and "Traceback" not in res.output
+    assert target.read_text() == "x"
+
+
+def test_non_demo_directory_is_refused_and_left_alone(cli, tmp_path):
+    (tmp_path / "precious.txt").write_text("keep")
+    res = cli(["demo", "--quick", "--out", tmp_path])
+    assert res.exit_code == 2
+    assert "not empty" in res.stderr and "demo.json" in res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["precious.txt"]
+
+
+def test_negative_seed_is_refused(cli, tmp_path):
+    res = cli(["demo", "--quick", "--seed", "-1", "--out", tmp_path / "o"])
+    assert res.exit_code == 2 and "--seed -1" in res.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_fd_bootstrap_interval_covers_the_population_value():
+    """Two Gaussians with a known Frechet distance (||mu||^2, equal covariances): the basic bootstrap
+    interval covers it, while the raw bootstrap distribution sits above it (FD's small-N bias)."""
+    from ambient_eval.demo.evaluate import fd_bootstrap
+
+    rng = np.random.default_rng(0)
+    d, n = 8, 300
+    mu = np.full(d, 0.5)                       # population FD = ||mu||^2 = 2.0
+    gen = rng.standard_normal((n, d)) + mu
+    ref = rng.standard_normal((n, d))
+    lo, hi = fd_bootstrap(gen, ref, n_boot=200, seed=0)
+    assert lo < 2.0 < hi
+    assert hi - lo < 1.5
