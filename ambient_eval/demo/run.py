@@ -7,7 +7,6 @@ finished models and sample files (the evaluation stages are cheap and always rec
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -168,10 +167,3 @@ def summary_text(summary: dict[str, Any]) -> str:
     lines.append(f"Done in {summary['timings_s']['total']:.0f} s. Report: {summary['report']}")
     return "\n".join(lines)
 
-
-def read_marker(out: Path) -> dict:
-    """DIR/demo.json (empty dict when absent or unreadable)."""
-    try:
-        return json.loads((out / DEMO_MARKER).read_text())
-    except (OSError, ValueError):
-        return {}

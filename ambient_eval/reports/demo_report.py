@@ -67,6 +67,7 @@ def _quality_section(rep: Report, ctx: dict[str, Any]) -> None:
         m = mem[label]
         row = {"model": label, "trained on": _TRAINED_ON[subset], "method": _METHOD[method],
                f"FD ({s.fid_features}) [95% CI]": _ci(q.metrics.get(key), q.ci.get(key)),
+               "FD bias-corrected": round(q.extra.get("bias_corrected", {}).get(key, float("nan")), 2),
                f"KID ({s.fid_features}) ± std": f"{q.metrics.get('kid', float('nan')):.4f} ± "
                                                   f"{q.metrics.get('kid_std', float('nan')):.4f}",
                f"precision ({s.fid_features})": round(q.metrics.get("precision", float("nan")), 3),
@@ -80,13 +81,15 @@ def _quality_section(rep: Report, ctx: dict[str, Any]) -> None:
                 row.update({f"{k} ({name})": round(v, 4) for k, v in r.metrics.items()})
         rows.append(row)
     rep.heading("Results at a glance")
+    rep.text(_verdict(ctx, key, mem, t), note=True)
     rep.text(f"Quality: each model's {s.n_samples} samples against {len(ctx['data'].heldout)} held-out clean "
              f"digits never used for training. FD = Frechet distance of '{s.fid_features}' features (raw "
              "pixels downsampled to 8x8, no network, no download; NOT comparable with published FID), lower is "
              "better. Memorization: cosine similarity of each sample to its nearest image in the model's OWN "
              f"training set ('{ctx['embed']}' embedding), higher = closer to a copy. FD intervals are basic "
              f"bootstrap intervals ({s.n_boot} resamples of samples and references): they correct FD's upward "
-             "small-sample bias, so they can sit partly below the point estimate.")
+             "small-sample bias, so they can sit below the point estimate; the bias-corrected FD "
+             "(2 FD - bootstrap mean) lies inside them.")
     rep.table(rows)
     fig = go.Figure()
     for label, *_ in MODELS:
@@ -97,6 +100,24 @@ def _quality_section(rep: Report, ctx: dict[str, Any]) -> None:
     fig.update_layout(height=320, showlegend=False, yaxis_title=f"FD ({s.fid_features}), lower is better",
                       margin={"l": 50, "r": 10, "t": 30, "b": 40}, title="Quality with 95% bootstrap intervals")
     rep.figure(fig)
+
+
+def _verdict(ctx: dict[str, Any], key: str, mem: dict, t: float) -> str:
+    """One paragraph read off the numbers (no claim that the numbers do not support)."""
+    from ambient_eval.audits import memorization as MM
+
+    s = ctx["settings"]
+    fd = {lab: r[s.fid_features].metrics.get(key) for lab, r in ctx["quality"].items()}
+    best = min(fd, key=lambda k: fd[k])
+    close = max(mem, key=lambda k: mem[k].metrics.get(MM.TOP1_MEAN, 0.0))
+    res = ctx["repro"].result
+    idx = {n: i for i, n in enumerate(res.names)}
+    a, b = max(res.pairs(), key=lambda p: res.rp[idx[p[0]], idx[p[1]]])
+    return (f"In this run: lowest FD {best} ({fd[best]:.2f}); samples closest to their training set: {close} "
+            f"(mean top-1 similarity {mem[close].metrics.get(MM.TOP1_MEAN, float('nan')):.3f}); most reproducible "
+            f"pair {a} | {b} (RP {res.rp[idx[a], idx[b]]:.2f}). This is a few-minute CPU run of ~50k-parameter "
+            "models on 16 px digits: it demonstrates the evaluation loop, and its ranking need not match the "
+            "Ambient-Omni paper, whose gains come from far larger models and training budgets.")
 
 
 def _data_section(rep: Report, ctx: dict[str, Any]) -> None:

@@ -146,6 +146,21 @@ def test_fd_bootstrap_interval_covers_the_population_value():
     mu = np.full(d, 0.5)                       # population FD = ||mu||^2 = 2.0
     gen = rng.standard_normal((n, d)) + mu
     ref = rng.standard_normal((n, d))
-    lo, hi = fd_bootstrap(gen, ref, n_boot=200, seed=0)
-    assert lo < 2.0 < hi
-    assert hi - lo < 1.5
+    boot = fd_bootstrap(gen, ref, n_boot=200, seed=0)
+    lo, hi = boot["ci"]
+    assert lo < 2.0 < hi and hi - lo < 1.5
+    assert lo <= boot["bias_corrected"] <= hi
+
+
+def test_real_feature_probe_finds_nothing_without_local_weights(tmp_path, monkeypatch):
+    """No weights in $AMBIENT_EVAL_WEIGHTS or the caches: pixel features only, and nothing downloaded."""
+    from ambient_eval.demo.evaluate import probe_real_features
+    from ambient_eval.demo.settings import DemoSettings
+
+    monkeypatch.setenv("AMBIENT_EVAL_WEIGHTS", str(tmp_path / "weights"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert probe_real_features(DemoSettings(device="cpu")) == {"fid": None, "embed": None}
+    assert probe_real_features(DemoSettings(real_features=False)) == {"fid": None, "embed": None}
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and p.stat().st_size > 1_000_000]  # nothing fetched

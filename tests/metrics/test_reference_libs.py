@@ -31,6 +31,7 @@ def _torch_fidelity(gen, ref, **kw):
 
 @pytest.fixture(scope="module")
 def inception_pair(image_dirs, inception_weights):
+    # (module scope: cannot use the function-scoped memo_linalg; two 2048-d eigvals cost ~6 s)
     gen, ref = image_dirs
     ours = _ours(gen, ref, metrics=("fid", "kid", "is", "pr", "dc"), features="pr=inception",
                  weights=str(inception_weights), kid_subsets=KID_SUBSETS, kid_subset_size=KID_SUBSET_SIZE)
@@ -79,7 +80,7 @@ def test_precision_recall_equal_torch_fidelity_vgg16_default(tmp_path, vgg16_wei
 
 
 @pytest.mark.slow
-def test_fid_clean_mode_equals_clean_fid(image_dirs, inception_weights):
+def test_fid_clean_mode_equals_clean_fid(image_dirs, inception_weights, memo_linalg):
     import torch
     from cleanfid import fid as cleanfid_fid
 
