@@ -48,6 +48,15 @@ def _as_user_error(exc: BaseException) -> AmbientError | None:
     return None
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 class AmbientGroup(TyperGroup):
     """Click group that turns AmbientError into a one-paragraph message and exit code 2."""
 
@@ -62,6 +71,10 @@ class AmbientGroup(TyperGroup):
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
+        except BrokenPipeError:
+            # Output piped into `head` and closed early: not an error.
+            _silence_stdout()
+            raise typer.Exit(0) from None
         except Exception as exc:  # noqa: BLE001 - last line of defence for the CLI
             import click
 
@@ -114,7 +127,11 @@ for _name in COMMAND_MODULES:
 
 def main() -> None:
     """Console-script entry point."""
-    app(prog_name="ambient-eval")
+    try:
+        app(prog_name="ambient-eval")
+    except BrokenPipeError:
+        _silence_stdout()
+        sys.exit(0)
 
 
 if __name__ == "__main__":  # pragma: no cover

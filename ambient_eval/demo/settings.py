@@ -42,6 +42,7 @@ class DemoSettings:
     grid_seeds: int = 12  # seeds shown side by side in the report
     seed: int = 0  # data split, corruption and training seeds (model seeds are seed + offset)
     device: str = "auto"  # auto | cpu | cuda[:N]
+    cpu_threads: int = 1  # torch threads on CPU: ~50k-parameter nets gain nothing from intra-op threads
     real_features: bool = True  # also use Inception / DINOv2 / SSCD when official weights are local
 
     @classmethod

@@ -265,8 +265,8 @@ def test_model_end_to_end_with_real_api(cli, tmp_path, write_config):
     ckpt = save_native(build_native_model(cfg).eval(), tmp_path / "ckpt", cfg, {})
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "ref.npz", images=rng.integers(0, 256, (64, 8, 8, 3), dtype=np.uint8))
-    gate_cfg = write_config('[[rule]]\nmetric = "fd_pixel"\nmax = 1e9\n[evaluate]\nreference = "ref.npz"\n'
-                            'repeats = ["0-31", "32-63"]\nfeatures = "pixel"\nsteps = 4\nbatch = 32\n',
+    gate_cfg = write_config('[[rule]]\nmetric = "fd_pixel_8"\nmax = 1e9\n[evaluate]\nreference = "ref.npz"\n'
+                            'repeats = ["0-31", "32-63"]\nfeatures = "pixel-8"\nsteps = 4\nbatch = 32\n',
                             "e2e.toml")
     out = tmp_path / "e2e"
     r = cli(["gate", "-c", gate_cfg, "--model", ckpt, "--out", out])
@@ -274,4 +274,4 @@ def test_model_end_to_end_with_real_api(cli, tmp_path, write_config):
     from ambient_eval.results import load_results
 
     res = load_results(out / "results.json")
-    assert len(res.repeats["fd_pixel"]) == 2 and res.settings["extractor"] == "pixel"
+    assert len(res.repeats["fd_pixel_8"]) == 2 and res.settings["extractor"] == "pixel-8"

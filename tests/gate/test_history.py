@@ -116,4 +116,4 @@ def test_history_cli_errors(cli, tmp_path):
     r = cli(["history", "--db", db, "--metric", "kid", "--no-report"])
     assert r.exit_code == 2 and "No recorded values of 'kid'" in r.stderr
     r = cli(["history", "record", tmp_path / "missing.json", "--db", db])
-    assert r.exit_code == 2 and "does not exist" in r.stderr
+    assert r.exit_code == 2 and "does not exist" in " ".join(r.stderr.split())
