@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,6 @@ demo: install
 ## The test suite (what CI runs).
 test: install
 	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
-
-## Benchmarks (not tests): see README "Benchmarks".
-bench: install
-	$(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf demo_out bench_out .pytest_cache
