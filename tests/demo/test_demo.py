@@ -23,14 +23,6 @@ def _invoke(args):
     return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
-@pytest.fixture(scope="module")
-def quick_demo(tmp_path_factory):
-    """One `demo --quick` run shared by the tests of this module (pixel features only: deterministic)."""
-    out = tmp_path_factory.mktemp("demo") / "out"
-    res = _invoke(["demo", "--quick", "--pixel-only", "--device", "cpu", "--out", out])
-    return out, res
-
-
 def _finite_metrics(path: Path) -> dict:
     doc = json.loads(path.read_text())
     assert doc["metrics"], path
@@ -41,9 +33,8 @@ def _finite_metrics(path: Path) -> dict:
     return doc
 
 
-@pytest.mark.slow
-def test_quick_demo_writes_report_results_and_summary(quick_demo):
-    out, res = quick_demo
+def _check_outputs(out: Path, res) -> None:
+    """Exit 0, summary ending with the report path, the report's sections, finite results files."""
     assert res.exit_code == 0, res.output
     lines = res.stdout.strip().splitlines()
     assert lines[-1].endswith(str(out / "report.html")) and "Report:" in lines[-1]
@@ -72,29 +63,11 @@ def test_quick_demo_writes_report_results_and_summary(quick_demo):
     assert json.loads((out / "demo.json").read_text())["finished"] is True
 
 
-@pytest.mark.slow
-def test_rerun_reuses_trained_models_and_samples(quick_demo):
-    out, res = quick_demo
-    assert res.exit_code == 0, res.output
-    watched = [out / "train" / m[0] / "final" / "model.safetensors" for m in MODELS]
-    watched += [out / "samples" / f"{m[0]}.npz" for m in MODELS]
-    before = {p: p.stat().st_mtime_ns for p in watched}
-    again = _invoke(["demo", "--quick", "--pixel-only", "--device", "cpu", "--out", out])
-    assert again.exit_code == 0, again.output
-    assert {p: p.stat().st_mtime_ns for p in watched} == before       # nothing retrained or resampled
-    assert again.stdout.strip().splitlines()[-2:-1] == res.stdout.strip().splitlines()[-2:-1]  # same RP line
-
-
-@pytest.mark.slow
-def test_demo_report_renders_in_headless_chromium(quick_demo, tmp_path):
+def _check_in_browser(report: Path, shot: Path) -> None:
+    """No JS errors, every figure rendered (wide and phone width), screenshot saved (CI artifact)."""
     from ambient_eval.reports import browser_check as bc
 
-    if bc.find_chromium() is None:
-        pytest.skip("Chromium is not installed (apt-get install -y --no-install-recommends chromium)")
-    out, res = quick_demo
-    assert res.exit_code == 0, res.output
-    shot = tmp_path / "demo-report.png"
-    check = bc.check_report(out / "report.html", shot)
+    check = bc.check_report(report, shot)
     assert check["ok"], check["problems"]
     assert check["js_errors"] == [] and check["external_resources"] == []
     # quality bars, training curves, memorization histogram, RP heatmap (+ sigma_tn when annotated)
@@ -104,6 +77,33 @@ def test_demo_report_renders_in_headless_chromium(quick_demo, tmp_path):
         dest = Path(os.environ[ARTIFACTS_ENV])
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, dest / "demo-report.png")
+
+
+@pytest.mark.slow
+def test_quick_demo_end_to_end_report_in_browser_and_rerun(tmp_path):
+    """One `demo --quick` run (pixel features only: deterministic), checked three ways; a single
+    test so that xdist never runs the demo twice."""
+    from ambient_eval.reports import browser_check as bc
+
+    out = tmp_path / "out"
+    args = ["demo", "--quick", "--pixel-only", "--device", "cpu", "--out", out]
+    res = _invoke(args)
+    _check_outputs(out, res)
+
+    if bc.find_chromium() is not None:
+        _check_in_browser(out / "report.html", tmp_path / "demo-report.png")
+
+    # A rerun reuses every trained model and sample file and reproduces the numbers.
+    watched = [out / "train" / m[0] / "final" / "model.safetensors" for m in MODELS]
+    watched += [out / "samples" / f"{m[0]}.npz" for m in MODELS]
+    before = {p: p.stat().st_mtime_ns for p in watched}
+    again = _invoke(args)
+    assert again.exit_code == 0, again.output
+    assert {p: p.stat().st_mtime_ns for p in watched} == before
+    assert again.stdout.strip().splitlines()[:-1] == res.stdout.strip().splitlines()[:-1]  # same numbers
+    if bc.find_chromium() is None:
+        pytest.skip("Chromium is not installed (apt-get install -y --no-install-recommends chromium): "
+                    "the browser check of the demo report was skipped")
 
 
 def test_help_lists_options(cli):
