@@ -58,9 +58,11 @@ def memorization(
     trust_pickle: Annotated[bool, typer.Option(
         "--trust-pickle", help="Allow loading pickled checkpoints (runs code stored in the file).")] = False,
 ) -> None:
-    """Find generated samples that copy training images: embed samples and the training set,
-    search the k nearest training images of every sample with FAISS (cosine similarity of
-    L2-normalized embeddings), flag samples above the thresholds, and compare models.
+    """Find generated samples that copy training images (FAISS nearest neighbours).
+
+    Embeds the samples and the training set, searches the k nearest training images of every
+    sample with FAISS (cosine similarity of L2-normalized embeddings), flags samples above the
+    thresholds, and compares models.
 
     The training set is embedded once (feature cache) and indexed once for all models.
 
