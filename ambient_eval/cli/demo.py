@@ -19,7 +19,9 @@ def demo(
     pixel_only: Annotated[bool, typer.Option("--pixel-only", help="Use only pixel features even when official "
                           "Inception / DINOv2 / SSCD weights are found locally.")] = False,
 ) -> None:
-    """Run the whole story offline in a few minutes on a CPU: built-in digits, 90% of them
+    """Run the whole story offline in a few minutes on a CPU, ending with one HTML report.
+
+    Built-in digits, 90% of them
     blurred; train four tiny diffusion models with the same budget (clean subset only, twice
     with different seeds; naive on all data; Ambient-Omni on all data); sample them with shared
     seeds; measure quality against held-out clean digits, memorization against each model's

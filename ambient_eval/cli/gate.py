@@ -55,8 +55,7 @@ def gate(
         "--checkpoint", help="Checkpoint id/path for --history (default: --model).",
         metavar="CKPT")] = None,
 ) -> None:
-    """Fail CI when a checkpoint regresses: apply the rules of a TOML config to
-    results.json files.
+    """Fail CI when a checkpoint regresses (rules from a TOML config over results.json files).
 
     Rules are absolute bounds (fid <= 12), bounds relative to a baseline
     (recall >= baseline - 0.02) or noise-aware (fail only when the regression
@@ -122,8 +121,9 @@ def history_show(
         metavar="PATH")] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="Print the table only.")] = False,
 ) -> None:
-    """Show the results history: a table, and an HTML plot of each metric vs
-    training step per run, with CI bands. `history record` adds results.
+    """Show the results history: a table and an HTML trend plot per metric.
+
+    The plot shows each metric vs training step per run, with CI bands. `history record` adds results.
 
     Examples:
 

@@ -62,7 +62,9 @@ def reproducibility(
                                            "intervals (seeded).", metavar="N")] = 1000,
     cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Cache training-set embeddings.")] = True,
 ) -> None:
-    """Reproducibility across models (Zhang et al. 2023): sample every model from the same
+    """Reproducibility across models: RP score of same-seed samples (Zhang et al. 2023).
+
+    Samples every model from the same
     per-seed noise with the deterministic EDM Heun sampler (or read samples named by seed), embed,
     and report for every pair the fraction of seeds whose samples have cosine > --threshold (RP
     score), with seeded bootstrap confidence intervals. With --train, also each model's
