@@ -81,15 +81,35 @@ class FolderContainer(Container):
         return self._full(name).is_file()
 
 
-class ZipContainer(Container):
+class ArchiveContainer(Container):
+    """An archive file read through one lazily opened handle, guarded by a lock.
+
+    The handle and lock do not cross processes: they are dropped when pickled (for worker
+    processes) and re-created on first use."""
+
+    def __init__(self, path: Path, prefix: str = "") -> None:
+        super().__init__(path, prefix)
+        self._handle: Any = None
+        self._lock = threading.Lock()            # one member read at a time (decoding is parallel)
+        self._names: list[str] = []
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_handle": None, "_lock": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _lock=threading.Lock())
+
+    def names(self) -> list[str]:
+        return self._names
+
+
+class ZipContainer(ArchiveContainer):
     """Members of a zip, read one by one (never extracted); reopened lazily in child processes."""
 
     kind = "zip"
 
     def __init__(self, path: Path, prefix: str = "") -> None:
         super().__init__(path, prefix)
-        self._zf: zipfile.ZipFile | None = None
-        self._lock = threading.Lock()            # one member read at a time (decoding is parallel)
         try:
             members = self._zip().namelist()
         except (zipfile.BadZipFile, OSError) as e:
@@ -100,18 +120,9 @@ class ZipContainer(Container):
         self._set = set(self._names)
 
     def _zip(self) -> zipfile.ZipFile:
-        if self._zf is None:
-            self._zf = zipfile.ZipFile(self.path)
-        return self._zf
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_zf": None, "_lock": None}   # handles/locks do not cross processes
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, _lock=threading.Lock())
-
-    def names(self) -> list[str]:
-        return self._names
+        if self._handle is None:
+            self._handle = zipfile.ZipFile(self.path)
+        return self._handle
 
     def read(self, name: str) -> bytes:
         try:
@@ -128,16 +139,14 @@ class ZipContainer(Container):
         return name in self._set
 
 
-class TarContainer(Container):
+class TarContainer(ArchiveContainer):
     """Members of an uncompressed tar, indexed once, then read by seeking (never extracted)."""
 
     kind = "tar"
 
     def __init__(self, path: Path, prefix: str = "") -> None:
         super().__init__(path, prefix)
-        self._tf: tarfile.TarFile | None = None
-        self._members: dict[str, tarfile.TarInfo] = {}
-        self._lock = threading.Lock()            # members share one file position
+        self._members: dict[str, tarfile.TarInfo] = {}   # members share one file position (the lock)
         try:
             for m in self._tar():
                 if not m.isfile():
@@ -151,18 +160,9 @@ class TarContainer(Container):
         self._names = sorted(self._members)
 
     def _tar(self) -> tarfile.TarFile:
-        if self._tf is None:
-            self._tf = tarfile.open(self.path, mode="r:")   # uncompressed only: seekable members
-        return self._tf
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_tf": None, "_lock": None}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, _lock=threading.Lock())
-
-    def names(self) -> list[str]:
-        return self._names
+        if self._handle is None:
+            self._handle = tarfile.open(self.path, mode="r:")   # uncompressed only: seekable members
+        return self._handle
 
     def read(self, name: str) -> bytes:
         try:
