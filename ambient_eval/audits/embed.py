@@ -59,10 +59,11 @@ def extractor_for(embed: str, *, weights: str | None = None, device: str = "auto
     return get_extractor(EMBEDS.get(embed, embed), weights=weights, device=device)
 
 
-def l2_normalize(x: np.ndarray, *, center: bool = False, chunk: int = 65536) -> np.ndarray:
-    """Rows scaled to unit L2 norm (optionally mean-centred first), float32, `chunk` rows at a time."""
-    # (N, d) float32/64 => (N, d) float32, ||row|| = 1 (or 0 for a zero row)
-    out = np.empty(x.shape, dtype=np.float32)
+def l2_normalize(x: np.ndarray, *, center: bool = False, chunk: int = 65536,
+                 dtype: type = np.float32) -> np.ndarray:
+    """Rows scaled to unit L2 norm (optionally mean-centred first), `chunk` rows at a time."""
+    # (N, d) float32/64 => (N, d) `dtype` (float32 for FAISS), ||row|| = 1 (or 0 for a zero row)
+    out = np.empty(x.shape, dtype=dtype)
     for i0 in range(0, x.shape[0], chunk):
         # float64 per chunk: norms of d up to 786k (pixel-512) without float32 round-off
         b = np.asarray(x[i0:i0 + chunk], dtype=np.float64)

@@ -20,6 +20,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ambient_eval.audits.embed import l2_normalize
 from ambient_eval.errors import AmbientError
 
 
@@ -104,20 +105,14 @@ def align_seeds(present: Sequence[int] | np.ndarray, requested: Sequence[int], m
     return np.fromiter((where[s] for s in requested), dtype=np.int64, count=len(requested))
 
 
-def l2_normalize(z: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm in float64 (a zero row stays zero) # NC => NC float64."""
-    z = np.asarray(z, dtype=np.float64)
-    n = np.linalg.norm(z, axis=1, keepdims=True)
-    return z / np.where(n > 0, n, 1.0)
-
-
 def pair_cosine(z_a: np.ndarray, z_b: np.ndarray) -> np.ndarray:
     """Cosine similarity of row i of z_a with row i of z_b (same seed) # NC, NC => N float64."""
     if z_a.shape != z_b.shape:
         raise AmbientError(f"Embeddings of the two models have shapes {z_a.shape} and {z_b.shape}; "
                            "they must be embedded with the same extractor and the same seeds.")
     # Numerical risk: rounding can give 1 + 2e-16 for identical rows; clip to the cosine range.
-    return np.clip(np.einsum("nc,nc->n", l2_normalize(z_a), l2_normalize(z_b)), -1.0, 1.0)
+    za, zb = (l2_normalize(z, dtype=np.float64) for z in (z_a, z_b))
+    return np.clip(np.einsum("nc,nc->n", za, zb), -1.0, 1.0)
 
 
 def fraction_above(sim: np.ndarray, threshold: float) -> float:
