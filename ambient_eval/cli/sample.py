@@ -40,12 +40,14 @@ def sample(
     sampler: Annotated[Sampler, typer.Option("--sampler", help="heun (EDM Algorithm 1/2), euler, or "
                                              "ddim (VP/diffusers models).")] = Sampler.heun,
     class_label: Annotated[Optional[int], typer.Option("--class", help="Class for every image "
-                           "(conditional models); default: a seed-determined class per image.",
+                           "(conditional models); default: a seed-determined class per image, "
+                           "drawn as EDM's generate.py does.",
                            metavar="C")] = None,
     sigma_min: Annotated[float, typer.Option("--sigma-min", help="Lowest noise level.", metavar="S")] = 0.002,
     sigma_max: Annotated[float, typer.Option("--sigma-max", help="Highest noise level.", metavar="S")] = 80.0,
     rho: Annotated[float, typer.Option("--rho", help="Schedule exponent (EDM Eq. 5).", metavar="R")] = 7.0,
-    S_churn: Annotated[float, typer.Option("--S-churn", help="Stochastic churn (0 = deterministic).",
+    S_churn: Annotated[float, typer.Option("--S-churn", help="Stochastic churn (0 = deterministic); "
+                                           "noise drawn per seed as EDM's generate.py does.",
                                            metavar="X")] = 0.0,
     S_min: Annotated[float, typer.Option("--S-min", help="Churn only above this sigma.", metavar="S")] = 0.0,
     S_max: Annotated[float, typer.Option("--S-max", help="Churn only below this sigma.", metavar="S")] = float("inf"),
@@ -57,6 +59,10 @@ def sample(
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow loading EDM .pkl "
                             "checkpoints. Unpickling runs code stored in the file: only for files "
                             "you trust.")] = False,
+    vae: Annotated[Optional[Path], typer.Option("--vae", help="EDM2 latent models: folder of the "
+                   "Stable Diffusion VAE (AutoencoderKL config.json + safetensors). Default: "
+                   "$AMBIENT_EVAL_VAE, else the local Hugging Face cache; never downloaded.",
+                   metavar="DIR")] = None,
     autocast: Annotated[Optional[Autocast], typer.Option("--autocast", help="GPU only: bf16 autocast "
                         "or TF32 matmuls (faster, not bit-exact). Off by default.")] = None,
     net_batch: Annotated[str, typer.Option("--net-batch", help="Network call size: auto (8 on CPU "
@@ -98,7 +104,7 @@ def sample(
                         rho=rho, S_churn=S_churn, S_min=S_min, S_max=S_max, S_noise=S_noise).validate()
     dev = distributed.device_for_rank(device)
     denoiser = load_model(model, format=format.value if format else None, trust_pickle=trust_pickle,
-                          device=str(dev))
+                          device=str(dev), vae=vae)
     with distributed.process_group(dev) as (rank, _):
         summary = sample_to_path(denoiser, seed_list, out, cfg=cfg, batch_size=batch,
                                  class_label=class_label, device=dev,

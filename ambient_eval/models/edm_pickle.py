@@ -3,25 +3,23 @@
 Unpickling executes code stored in the file (EDM's `torch_utils.persistence` embeds the network's
 Python source and imports it on load), so nothing is opened without trust_pickle=True.
 
-EDM pickles reference `torch_utils.persistence._reconstruct_persistent_obj(meta)`, meta =
-{version, type: 'class', module_src, class_name, state}. When the user's environment has EDM's
-own `torch_utils` importable we let it do the work; otherwise a small stand-in written here
-(EDM's protocol re-implemented, no EDM code) is installed in sys.modules for the duration of the
-load: it imports `module_src` as a fresh module and rebuilds the object from `state`.
+When the user's environment has EDM's own `torch_utils` and `dnnlib` importable they do the work;
+otherwise the stand-ins of ambient_eval.models.edm_compat (the protocol re-implemented, no EDM
+code) are installed for the duration of the load. Only 'ema' (the network) and 'encoder' (EDM2's
+latent/pixel encoder record) are used; the augment pipe, loss and configs may stay unloaded.
+EDM2 latent models (a StabilityVAEEncoder record, or 4-channel nets without one) get a
+LatentDecoder (ambient_eval.models.latent) that turns final latents into RGB pixels.
 """
 from __future__ import annotations
 
-import contextlib
 import pickle
-import sys
-import types
-import uuid
 from pathlib import Path
 
 import torch
 
 from ambient_eval.errors import AmbientError
 from ambient_eval.models.base import Denoiser
+from ambient_eval.models.edm_compat import Unloaded, edm_modules
 
 REQUIRED_ATTRS = ("img_resolution", "img_channels", "label_dim")
 
@@ -47,76 +45,50 @@ class PickledDenoiser(Denoiser):
         return self.net(x, sigma, class_labels).to(torch.float32)
 
 
-class _EasyDict(dict):
-    """dnnlib.EasyDict stand-in: a dict with attribute access."""
-
-    def __getattr__(self, name):
-        try:
-            return self[name]
-        except KeyError as e:
-            raise AttributeError(name) from e
-
-    def __setattr__(self, name, value):
-        self[name] = value
+edm_compat_modules = edm_modules   # old name, kept for callers
 
 
-def _persistent_class(cls):
-    # Inside a trusted load the decorator only needs to return a usable class.
-    return cls
+def _unloaded_inside(obj, depth: int = 0) -> Unloaded | None:
+    """First placeholder reachable from obj through module children and attributes (or None)."""
+    if isinstance(obj, Unloaded):
+        return obj
+    if depth > 64:
+        return None
+    children = []
+    if isinstance(obj, torch.nn.Module):
+        children = list(obj._modules.values()) + [v for k, v in vars(obj).items() if k != "_modules"]
+    elif isinstance(obj, (list, tuple)):
+        children = list(obj)
+    elif isinstance(obj, dict):
+        children = list(obj.values())
+    for child in children:
+        found = _unloaded_inside(child, depth + 1)
+        if found is not None:
+            return found
+    return None
 
 
-def _reconstruct_persistent_obj(meta):
-    """Rebuild an object pickled by EDM's persistence protocol (import module_src, set state)."""
-    meta = dict(meta)
-    if meta.get("type") != "class":
-        raise AmbientError(f"Unsupported persistent object type {meta.get('type')!r} in the pickle.")
-    module = types.ModuleType(f"_ambient_imported_{uuid.uuid4().hex}")
-    sys.modules[module.__name__] = module
-    exec(compile(meta["module_src"], f"<pickled {meta['class_name']}>", "exec"), module.__dict__)  # noqa: S102
-    cls = module.__dict__[meta["class_name"]]
-    obj = cls.__new__(cls)
-    state = meta.get("state")
-    if callable(getattr(obj, "__setstate__", None)):
-        obj.__setstate__(state)
-    else:
-        obj.__dict__.update(state)
-    return obj
+def _encoder_record(encoder) -> tuple[str | None, dict | None]:
+    """EDM2 'encoder' entry (object or placeholder) => (class name, attributes)."""
+    if encoder is None:
+        return None, None
+    if isinstance(encoder, Unloaded):
+        return encoder.class_name, dict(encoder.state or {})
+    return type(encoder).__name__, dict(vars(encoder))
 
 
-@contextlib.contextmanager
-def edm_compat_modules():
-    """Provide torch_utils.persistence / dnnlib stand-ins unless the real ones are importable."""
-    added = []
-    try:
-        import torch_utils.persistence  # noqa: F401  (user's own EDM checkout wins)
-    except ImportError:
-        tu = types.ModuleType("torch_utils")
-        pers = types.ModuleType("torch_utils.persistence")
-        pers.persistent_class = _persistent_class
-
-        def reconstruct(meta):  # registered under EDM's name so pickles can refer to it
-            return _reconstruct_persistent_obj(meta)
-
-        reconstruct.__module__, reconstruct.__qualname__ = pers.__name__, "_reconstruct_persistent_obj"
-        reconstruct.__name__ = "_reconstruct_persistent_obj"
-        pers._reconstruct_persistent_obj = reconstruct
-        tu.persistence = pers
-        dn = types.ModuleType("dnnlib")
-        dn.EasyDict = _EasyDict
-        for name, mod in (("torch_utils", tu), ("torch_utils.persistence", pers), ("dnnlib", dn)):
-            if name not in sys.modules:
-                sys.modules[name] = mod
-                added.append(name)
-    try:
-        yield
-    finally:
-        for name in added:
-            sys.modules.pop(name, None)
+def _is_latent(net, encoder_class: str | None) -> bool:
+    if encoder_class is not None:
+        return "VAE" in encoder_class or "Latent" in encoder_class   # StabilityVAEEncoder
+    return int(net.img_channels) == 4                                # EDM2 latents without a record
 
 
 def load_edm_pickle(path: Path, device: torch.device | str = "cpu", *,
-                    trust_pickle: bool = False) -> Denoiser:
-    """network-snapshot-*.pkl => Denoiser; refuses (without opening the file) unless trusted."""
+                    trust_pickle: bool = False, vae=None) -> Denoiser:
+    """network-snapshot-*.pkl => Denoiser; refuses (without opening the file) unless trusted.
+
+    Latent models get `.decoder` (LatentDecoder); `vae` = directory of the AutoencoderKL weights.
+    """
     from ambient_eval.hashing import sha256_file
 
     path = Path(path)
@@ -126,18 +98,25 @@ def load_edm_pickle(path: Path, device: torch.device | str = "cpu", *,
             "default. If you trust its source, pass --trust-pickle (Python: trust_pickle=True); "
             "otherwise convert it to a safe format first.")
     try:
-        with edm_compat_modules(), open(path, "rb") as f:
+        with edm_modules(), open(path, "rb") as f:
             data = pickle.load(f)  # noqa: S301 - explicit user opt-in above
     except AmbientError:
         raise
     except ModuleNotFoundError as e:
         raise AmbientError(f"Unpickling '{path}' needs the Python module '{e.name}', which is not "
-                           "installed. Put the code the checkpoint was trained with (e.g. the EDM / "
-                           "Ambient-Omni repository) on PYTHONPATH and retry.") from e
+                           "installed and has no stand-in in ambient-eval. Put the code the checkpoint "
+                           "was trained with (e.g. the EDM / EDM2 / Ambient-Omni repository) on "
+                           "PYTHONPATH and retry.") from e
     except Exception as e:  # noqa: BLE001 - any failure inside arbitrary unpickling
         raise AmbientError(f"Cannot unpickle '{path}': {type(e).__name__}: {e}. Check that it is a "
                            "complete EDM network-snapshot-*.pkl.") from e
     net = data.get("ema") if isinstance(data, dict) else data
+    broken = _unloaded_inside(net)
+    if broken is not None:
+        raise AmbientError(f"The network in '{path}' ({broken.class_name}) cannot be rebuilt here: its "
+                           f"code needs {broken.missing()}. Install that, or put the code the "
+                           "checkpoint was trained with (EDM / EDM2 / Ambient-Omni repository) on "
+                           "PYTHONPATH and retry.")
     if not isinstance(net, torch.nn.Module):
         keys = sorted(data) if isinstance(data, dict) else type(data).__name__
         raise AmbientError(f"'{path}' holds no network under 'ema' (found {keys}). Pass an EDM "
@@ -147,5 +126,10 @@ def load_edm_pickle(path: Path, device: torch.device | str = "cpu", *,
         raise AmbientError(f"The network in '{path}' ({type(net).__name__}) lacks {missing}; only "
                            "networks with EDM's interface net(x, sigma, class_labels) are supported.")
     model = PickledDenoiser(net)
+    enc_class, enc_state = _encoder_record(data.get("encoder") if isinstance(data, dict) else None)
+    if _is_latent(net, enc_class):
+        from ambient_eval.models.latent import make_decoder
+
+        model.decoder = make_decoder(enc_state, vae)
     model.weights_sha256 = sha256_file(path)
     return model.eval().requires_grad_(False).to(device)

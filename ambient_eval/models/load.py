@@ -51,8 +51,12 @@ def detect_format(path: Path) -> str:
 
 
 def load_model(path: str | os.PathLike, *, format: str | None = None, trust_pickle: bool = False,
-               device: str = "auto") -> Denoiser:
-    """Checkpoint path => Denoiser on `device` in eval mode with `weights_sha256` set."""
+               device: str = "auto", vae: str | os.PathLike | None = None) -> Denoiser:
+    """Checkpoint path => Denoiser on `device` in eval mode with `weights_sha256` set.
+
+    `vae`: AutoencoderKL directory for EDM2 latent models (default: $AMBIENT_EVAL_VAE, then the
+    local Hugging Face / EDM2 caches; see ambient_eval.models.latent). Pixel models ignore it.
+    """
     from ambient_eval.device import resolve_device
 
     p = Path(path)
@@ -73,7 +77,7 @@ def load_model(path: str | os.PathLike, *, format: str | None = None, trust_pick
     else:
         from ambient_eval.models.edm_pickle import load_edm_pickle
 
-        model = load_edm_pickle(p, dev, trust_pickle=trust_pickle)
+        model = load_edm_pickle(p, dev, trust_pickle=trust_pickle, vae=vae)
     model.checkpoint_format = fmt
     model.checkpoint_path = str(p)
     return model

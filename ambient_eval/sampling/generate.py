@@ -9,7 +9,7 @@ import torch
 
 from ambient_eval.errors import AmbientError
 from ambient_eval.models.base import one_hot
-from ambient_eval.sampling.noise import SeedNoise, seed_labels
+from ambient_eval.sampling.noise import NOISE_SCHEME, SeedNoise, seed_labels
 from ambient_eval.sampling.samplers import SamplerConfig, ddim_sigmas, edm_sigmas, sample
 
 # CPU convolution / GEMM kernels pick their algorithm by batch shape, so an image's float result
@@ -77,13 +77,40 @@ def resolve_labels(denoiser, seeds: Sequence[int], class_labels=None) -> np.ndar
                                "(label_dim 0). Drop --class.")
         return None
     if class_labels is None:
-        return seed_labels(seeds, denoiser.label_dim)
+        return seed_labels(seeds, denoiser.label_dim, latent_shape(denoiser))
     labels = np.broadcast_to(np.asarray(class_labels, dtype=np.int64), (len(seeds),)).copy()
     bad = labels[(labels < 0) | (labels >= denoiser.label_dim)]
     if bad.size:
         raise AmbientError(f"Class {int(bad[0])} is out of range: the model has {denoiser.label_dim} "
                            f"classes (0-{denoiser.label_dim - 1}).")
     return labels
+
+
+def latent_shape(denoiser) -> list[int]:
+    """Per-image shape of the initial noise (model space: latents for EDM2 latent models)."""
+    return [denoiser.img_channels, denoiser.img_resolution, denoiser.img_resolution]
+
+
+def decode_images(denoiser, x: torch.Tensor) -> torch.Tensor:
+    """Sampler output (model space) => NCHW uint8: EDM's to_uint8, or the latent model's VAE decoder."""
+    decoder = getattr(denoiser, "decoder", None)
+    return to_uint8(x) if decoder is None else decoder(x)
+
+
+def image_resolution(denoiser) -> int:
+    """Height = width of the output images (the VAE upsamples latent models' outputs)."""
+    decoder = getattr(denoiser, "decoder", None)
+    return denoiser.img_resolution * (1 if decoder is None else decoder.upscale)
+
+
+def provenance(denoiser, class_label) -> dict:
+    """Noise scheme, label rule and decoder: recorded with every output (they determine the pixels)."""
+    decoder = getattr(denoiser, "decoder", None)
+    labels = None if not denoiser.label_dim else (
+        f"class {class_label} for every seed" if class_label is not None
+        else "per seed: randint(label_dim) after the latents (EDM generate.py)")
+    return {"noise": NOISE_SCHEME, "labels": labels,
+            "vae": None if decoder is None else decoder.describe()}
 
 
 def resolve_net_batch(net_batch, device: torch.device) -> int | None:
@@ -123,13 +150,18 @@ def generate(denoiser, seeds: Sequence[int], *, batch_size: int = 64, steps: int
     denoiser = denoiser.to(dev).eval()
     labels_all = resolve_labels(denoiser, seeds, class_labels)
     D = NetCall(denoiser, resolve_net_batch(net_batch, dev), autocast)
-    shape = [denoiser.img_channels, denoiser.img_resolution, denoiser.img_resolution]
+    shape = latent_shape(denoiser)
     seeds = [int(s) for s in seeds]
     for start in range(0, len(seeds), batch_size):
         batch = seeds[start:start + batch_size]
         noise = SeedNoise(batch, dev)
         latents = noise.randn(shape)                                # NCHW float32 N(0, I)
-        labels = None if labels_all is None else \
-            one_hot(labels_all[start:start + len(batch)], denoiser.label_dim, device=dev)
+        labels = None
+        if denoiser.label_dim:                                      # EDM: class drawn after latents
+            drawn = noise.randint(denoiser.label_dim)
+            chosen = drawn if class_labels is None else labels_all[start:start + len(batch)]
+            labels = one_hot(chosen, denoiser.label_dim, device=dev)
         x = sample(D, latents, labels, cfg, noise, sigmas)         # NCHW float64 model space
-        yield batch, to_uint8(x).cpu()
+        with torch.no_grad():
+            images = decode_images(denoiser, x).cpu()
+        yield batch, images

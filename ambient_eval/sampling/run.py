@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ambient_eval.sampling import distributed
-from ambient_eval.sampling.generate import check_generation, generate, resolve_labels
+from ambient_eval.sampling.generate import check_generation, generate, provenance, resolve_labels
 from ambient_eval.sampling.samplers import SamplerConfig
 from ambient_eval.sampling.writer import make_writer
 
@@ -19,7 +19,7 @@ def sample_settings(denoiser, cfg: SamplerConfig, class_label, autocast) -> dict
             "model_format": getattr(denoiser, "checkpoint_format", None),
             "img_resolution": denoiser.img_resolution, "img_channels": denoiser.img_channels,
             "label_dim": denoiser.label_dim, "sampler": cfg.to_dict(),
-            "class": class_label, "autocast": autocast, "noise": "per-seed torch.Generator (CPU)"}
+            "class": class_label, "autocast": autocast, **provenance(denoiser, class_label)}
 
 
 def sample_to_path(denoiser, seeds: Sequence[int], out: str | Path, *, cfg: SamplerConfig,

@@ -95,10 +95,13 @@ def sample(D: Callable, latents: torch.Tensor, labels, cfg: SamplerConfig, noise
     for i, (t_cur, t_next) in enumerate(zip(t_steps[:-1], t_steps[1:])):
         x_cur = x_next
         # Algorithm 2, lines 4-6: temporarily raise the noise level (churn), off by default.
+        # As EDM's generate.py, a stochastic run draws float64 noise on EVERY step (gamma = 0
+        # included), so a seed's later draws do not depend on S_min / S_max. With gamma = 0 the
+        # draw is multiplied by 0 and x is unchanged, so only the draw itself is kept.
         gamma = min(cfg.S_churn / N, math.sqrt(2) - 1) if cfg.S_min <= t_cur <= cfg.S_max else 0.0
+        eps = noise.randn_like(x_cur) if cfg.S_churn > 0 else None
         if gamma > 0:
             t_hat = torch.as_tensor(_round(D, t_cur + gamma * t_cur), dtype=torch.float64, device=dev)
-            eps = noise.randn(x_cur.shape[1:]).to(torch.float64)
             x_hat = x_cur + (t_hat ** 2 - t_cur ** 2).sqrt() * cfg.S_noise * eps
         else:
             t_hat, x_hat = t_cur, x_cur

@@ -14,7 +14,7 @@ import torch
 
 from ambient_eval.data.base import ImageSource
 from ambient_eval.errors import AmbientError
-from ambient_eval.sampling.generate import generate, resolve_labels
+from ambient_eval.sampling.generate import generate, image_resolution, provenance, resolve_labels
 from ambient_eval.sampling.samplers import SamplerConfig
 from ambient_eval.sampling.seeds import format_seeds
 
@@ -46,7 +46,7 @@ class ModelSource(ImageSource):
 
     @property
     def resolution(self) -> tuple[int, int]:
-        r = self.denoiser.img_resolution
+        r = image_resolution(self.denoiser)
         return (r, r)
 
     def item_names(self) -> list[str]:
@@ -60,7 +60,7 @@ class ModelSource(ImageSource):
         return {"model_sha256": getattr(self.denoiser, "weights_sha256", None),
                 "model_format": getattr(self.denoiser, "checkpoint_format", None),
                 "sampler": self.cfg.to_dict(), "class": self.class_label, "autocast": self.autocast,
-                "seeds": format_seeds(self.seeds)}
+                "seeds": format_seeds(self.seeds), **provenance(self.denoiser, self.class_label)}
 
     def fingerprint(self) -> str:
         """sha256(weights hash + seeds + sampler settings); never runs the model."""
@@ -87,7 +87,7 @@ class ModelSource(ImageSource):
         idx = self._check_indices(indices)
         seeds = [self.seeds[i] for i in idx]
         if not seeds:
-            r = self.denoiser.img_resolution
+            r = image_resolution(self.denoiser)
             return torch.empty((0, 3, r, r), dtype=torch.uint8)
         return torch.cat([self._rgb(x) for _, x in self._generate(seeds)])
 
@@ -112,11 +112,11 @@ def model_source(checkpoint: str, seeds: list[int], *, batch_size: int = 64, ste
                  device: str = "auto", trust_pickle: bool = False, format: str | None = None,
                  class_label: int | None = None, sampler: str = "heun",
                  config: SamplerConfig | None = None, net_batch="auto",
-                 autocast: str | None = None) -> ModelSource:
+                 autocast: str | None = None, vae: str | None = None) -> ModelSource:
     """Load `checkpoint` (validated now) => ImageSource of its samples for `seeds`."""
     from ambient_eval.models import load_model
 
-    denoiser = load_model(checkpoint, format=format, trust_pickle=trust_pickle, device=device)
+    denoiser = load_model(checkpoint, format=format, trust_pickle=trust_pickle, device=device, vae=vae)
     cfg = config or SamplerConfig(sampler=sampler, steps=steps)
     return ModelSource(denoiser, seeds, cfg=cfg, batch_size=batch_size, device=device,
                        class_label=class_label, net_batch=net_batch, autocast=autocast)

@@ -31,8 +31,8 @@ def test_noise_and_labels_depend_only_on_seed():
     b = SeedNoise([7, 3]).randn([2, 4])
     assert torch.equal(a[0], b[1]) and torch.equal(a[2], b[0])
     assert torch.equal(a[0], torch.randn([2, 4], generator=torch.Generator().manual_seed(3)))
-    assert np.array_equal(seed_labels([3, 5, 7], 10)[[0, 2]], seed_labels([7, 3], 10)[::-1])
-    assert len(set(seed_labels(range(200), 10).tolist())) == 10
+    assert np.array_equal(seed_labels([3, 5, 7], 10, [2, 4])[[0, 2]], seed_labels([7, 3], 10, [2, 4])[::-1])
+    assert len(set(seed_labels(range(200), 10, [2, 4]).tolist())) == 10
 
 
 def test_batch_sizes_give_identical_bits(tiny_ckpt):
