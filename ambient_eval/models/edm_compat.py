@@ -64,6 +64,9 @@ class Unloaded:
         """Name of what is missing (module or attribute) for the error message."""
         if isinstance(self.error, ModuleNotFoundError) and self.error.name:
             return f"the Python module '{self.error.name}'"
+        if isinstance(self.error, ImportError):
+            return (f"something ambient-eval's stand-ins do not provide ({self.error}; they cover "
+                    "torch_utils.persistence, torch_utils.misc and dnnlib.util)")
         return f"{type(self.error).__name__}: {self.error}"
 
 

@@ -15,7 +15,7 @@ SEEDS = [0, 1, 2, 3, 4, 1001]
 def test_model_source_matches_saved_pngs(cli, tiny_ckpt, tmp_path):
     src = model_source(str(tiny_ckpt), SEEDS, batch_size=4, steps=3, device="cpu")
     assert len(src) == 6 and src.resolution == (8, 8) and src.item_names()[-1] == "1001"
-    assert np.array_equal(src.labels(), seed_labels(SEEDS, 3))
+    assert np.array_equal(src.labels(), seed_labels(SEEDS, 3, [3, 8, 8]))
     batches = list(src.iter_batches(4))
     assert [len(i) for i, _ in batches] == [4, 2] and batches[1][0].tolist() == [4, 5]
     streamed = torch.cat([x for _, x in batches])
