@@ -1,8 +1,12 @@
 """diffusers UNet2DModel + scheduler config => VPPrecond denoiser (epsilon / v / sample prediction).
 
 Accepted layouts: DIR/{config.json, diffusion_pytorch_model.safetensors, scheduler_config.json}
-(UNet and scheduler saved into one folder), DIR/unet/ + DIR/scheduler/ (pipeline layout), or
+(UNet and scheduler saved into one folder), DIR/unet/ + DIR/scheduler/ (pipeline layout, e.g. a
+DDPMPipeline / DDIMPipeline / PNDMPipeline saved with save_pretrained: model_index.json), or
 DIR/ (UNet) + DIR/scheduler/. Only safetensors weights are read (no unpickling).
+The scheduler only supplies the training noise schedule (betas) and the prediction type; images are
+sampled with ambient-eval's own heun / euler / ddim. Schedulers whose schedule is not a discrete
+DDPM beta schedule (VE, flow matching, consistency, ...) are refused.
 diffusers is an optional extra: pip install 'ambient-eval[diffusers]'.
 """
 from __future__ import annotations
@@ -16,6 +20,15 @@ from ambient_eval.errors import AmbientError
 from ambient_eval.models.precond import VPPrecond
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
+PIPELINES = ("DDPMPipeline", "DDIMPipeline", "PNDMPipeline")
+SCHEDULERS = ("DDPMScheduler", "DDIMScheduler", "PNDMScheduler", "EulerDiscreteScheduler",
+              "EulerAncestralDiscreteScheduler", "HeunDiscreteScheduler", "LMSDiscreteScheduler",
+              "DPMSolverMultistepScheduler", "DPMSolverSinglestepScheduler", "UniPCMultistepScheduler",
+              "DEISMultistepScheduler")   # all defined by the same DDPM betas (beta_schedule / trained_betas)
+
+
+_DDPM_KEYS = ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "trained_betas",
+              "prediction_type")
 
 
 class DiffusersUNet(torch.nn.Module):
@@ -30,6 +43,32 @@ class DiffusersUNet(torch.nn.Module):
         idx = None if class_labels is None else class_labels.argmax(dim=1)
         out = self.unet(x, t, class_labels=idx).sample
         return out[:, :self.img_channels]  # learned-variance models output 2C channels
+
+
+def _check_pipeline(path: Path) -> None:
+    index = path / "model_index.json"
+    if not index.is_file():
+        return
+    try:
+        name = json.loads(index.read_text()).get("_class_name")
+    except (OSError, ValueError) as e:
+        raise AmbientError(f"Cannot read '{index}': {e}.") from e
+    if name not in PIPELINES:
+        raise AmbientError(f"'{path}' is a diffusers {name}; supported pipelines are {', '.join(PIPELINES)} "
+                           "(pixel-space UNet2DModel + DDPM noise schedule). Latent or text-to-image "
+                           "pipelines are not supported.")
+
+
+def _check_scheduler(cfg: dict, sched_file: Path) -> None:
+    name = cfg.get("_class_name")
+    if name is not None and name not in SCHEDULERS:
+        raise AmbientError(f"'{sched_file}' is a {name}, whose noise schedule ambient-eval cannot use. "
+                           f"Supported schedulers (same DDPM training schedule): {', '.join(SCHEDULERS)}. "
+                           "If the model was trained with a DDPM schedule, save a DDPMScheduler config "
+                           "with its betas next to the UNet.")
+    if cfg.get("rescale_betas_zero_snr"):
+        raise AmbientError(f"'{sched_file}' sets rescale_betas_zero_snr (infinite noise at the last "
+                           "step); such schedules are not supported.")
 
 
 def _find(path: Path) -> tuple[Path, Path]:
@@ -54,6 +93,7 @@ def load_diffusers(path: Path, device: torch.device | str = "cpu") -> VPPrecond:
     from ambient_eval.hashing import sha256_file
 
     path = Path(path)
+    _check_pipeline(path)
     unet_dir, sched_file = _find(path)
     try:
         unet_cfg = json.loads((unet_dir / "config.json").read_text())
@@ -73,7 +113,8 @@ def load_diffusers(path: Path, device: torch.device | str = "cpu") -> VPPrecond:
     except (OSError, ValueError, RuntimeError, KeyError) as e:
         raise AmbientError(f"Cannot load the UNet2DModel in '{unet_dir}': {' '.join(str(e).split())[:400]}. "
                            "The weights do not match its config.json or the file is damaged.") from e
-    sched = DDPMScheduler.from_config(sched_cfg)
+    _check_scheduler(sched_cfg, sched_file)
+    sched = DDPMScheduler.from_config({k: v for k, v in sched_cfg.items() if k in _DDPM_KEYS})
     prediction = sched_cfg.get("prediction_type", "epsilon")
     if prediction not in ("epsilon", "v_prediction", "sample"):
         raise AmbientError(f"Unsupported prediction_type {prediction!r} in '{sched_file}'. "
