@@ -74,9 +74,10 @@ def find_vae(vae: str | os.PathLike | None, vae_name: str = VAE_NAME) -> Path:
         try_to_load_from_cache = None
     if try_to_load_from_cache is not None:
         for cache_dir in _cache_dirs():
-            hit = try_to_load_from_cache(vae_name, WEIGHTS, cache_dir=cache_dir)
-            if isinstance(hit, str) and _weights_dir(Path(hit).parent) is not None:
-                return Path(hit).parent
+            for filename in (WEIGHTS, f"vae/{WEIGHTS}"):       # a VAE repo, or a pipeline's vae/
+                hit = try_to_load_from_cache(vae_name, filename, cache_dir=cache_dir)
+                if isinstance(hit, str) and _weights_dir(Path(hit).parent) is not None:
+                    return Path(hit).parent
     raise AmbientError(
         f"This is an EDM2 latent model: its images are decoded with the VAE '{vae_name}', whose "
         f"weights ({WEIGHTS} + config.json) were not found (looked at --vae, ${VAE_ENV}, the Hugging "
