@@ -77,10 +77,14 @@ def _encoder_record(encoder) -> tuple[str | None, dict | None]:
     return type(encoder).__name__, dict(vars(encoder))
 
 
-def _is_latent(net, encoder_class: str | None) -> bool:
-    if encoder_class is not None:
-        return "VAE" in encoder_class or "Latent" in encoder_class   # StabilityVAEEncoder
-    return int(net.img_channels) == 4                                # EDM2 latents without a record
+def _is_latent(net, encoder_class: str | None, path: Path) -> bool:
+    if encoder_class is None:
+        return int(net.img_channels) == 4                  # EDM2 latents saved without a record
+    if encoder_class in ("StabilityVAEEncoder", "StandardRGBEncoder"):
+        return encoder_class == "StabilityVAEEncoder"
+    raise AmbientError(f"'{path}' decodes its outputs with a {encoder_class!r}; ambient-eval knows EDM2's "
+                       "StandardRGBEncoder (pixels) and StabilityVAEEncoder (Stable Diffusion VAE "
+                       "latents) only. Export the model's images another way.")
 
 
 def load_edm_pickle(path: Path, device: torch.device | str = "cpu", *,
@@ -127,7 +131,7 @@ def load_edm_pickle(path: Path, device: torch.device | str = "cpu", *,
                            "networks with EDM's interface net(x, sigma, class_labels) are supported.")
     model = PickledDenoiser(net)
     enc_class, enc_state = _encoder_record(data.get("encoder") if isinstance(data, dict) else None)
-    if _is_latent(net, enc_class):
+    if _is_latent(net, enc_class, path):
         from ambient_eval.models.latent import make_decoder
 
         model.decoder = make_decoder(enc_state, vae)
