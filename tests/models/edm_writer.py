@@ -164,7 +164,7 @@ def edm_writer():
 
 
 def write_snapshot(path, *, img_resolution=8, img_channels=3, label_dim=0, encoder_vae=None,
-                   net_src=NET_SRC, seed=0) -> torch.nn.Module:
+                   net_src=NET_SRC, seed=0, encoder_class="StabilityVAEEncoder") -> torch.nn.Module:
     """Write an EDM (or, with encoder_vae, EDM2 latent) training snapshot => the network built directly."""
     with edm_writer() as w:
         torch.manual_seed(seed)
@@ -174,7 +174,8 @@ def write_snapshot(path, *, img_resolution=8, img_channels=3, label_dim=0, encod
                 "dataset_kwargs": w.EasyDict(class_name="training.dataset.ImageFolderDataset",
                                              path="datasets/x.zip", xflip=False)}
         if encoder_vae is not None:
-            data["encoder"] = w.build(ENCODER_SRC, "StabilityVAEEncoder", encoder_vae)
+            data["encoder"] = w.build(ENCODER_SRC.replace("StabilityVAEEncoder", encoder_class),
+                                      encoder_class, encoder_vae)
             del data["augment_pipe"]
         blob = pickle.dumps(data)
     for name in (b"torch_utils.persistence", b"_reconstruct_persistent_obj", b"dnnlib.util", b"EasyDict"):

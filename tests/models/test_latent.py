@@ -94,3 +94,10 @@ def test_vae_found_through_environment_variable(tmp_path, no_caches, monkeypatch
     D = load_model(p, trust_pickle=True, device="cpu")
     assert D.decoder.upscale == 2 and D.decoder.vae_name == L.VAE_NAME     # EDM2's defaults
     assert np.allclose(D.decoder.scale.flatten().numpy(), _edm2_whitening()[0])
+
+
+def test_unknown_encoder_class_is_refused(tmp_path, no_caches):
+    p = tmp_path / "m.pkl"
+    write_snapshot(p, img_resolution=4, img_channels=4, encoder_vae=VAE_NAME, encoder_class="DCAEEncoder")
+    with pytest.raises(AmbientError, match="DCAEEncoder"):
+        load_model(p, trust_pickle=True, device="cpu", vae=tmp_path)
