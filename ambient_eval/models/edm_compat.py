@@ -84,7 +84,8 @@ def _module_for(src: str) -> types.ModuleType:
         mod = types.ModuleType(f"_ambient_imported_module_{uuid.uuid4().hex}")
         sys.modules[mod.__name__] = mod
         try:
-            exec(compile(src, f"<pickled module {key[:12]}>", "exec"), mod.__dict__)  # noqa: S102 - trusted load
+            code = compile(src, f"<pickled module {key[:12]}>", "exec")
+            exec(code, mod.__dict__)  # noqa: S102 - trusted load
         except Exception as e:  # noqa: BLE001 - remember why, do not retry for every object
             sys.modules.pop(mod.__name__, None)
             _failed[key] = e
@@ -150,7 +151,8 @@ def _missing_attr(module_name: str):
 
 
 def _stand_ins() -> dict[str, types.ModuleType]:
-    tu, pers, misc = (types.ModuleType(n) for n in ("torch_utils", "torch_utils.persistence", "torch_utils.misc"))
+    names = ("torch_utils", "torch_utils.persistence", "torch_utils.misc")
+    tu, pers, misc = (types.ModuleType(n) for n in names)
     tu.__path__ = []                                   # a package: `from torch_utils import x`
     pers._reconstruct_persistent_obj = reconstruct_persistent_obj
     pers.persistent_class = persistent_class

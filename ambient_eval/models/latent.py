@@ -40,8 +40,10 @@ def whitening(state: dict | None) -> tuple[str, np.ndarray, np.ndarray]:
         scale, bias = state["scale"], state["bias"]
     else:
         scale = np.float32(state.get("final_std", FINAL_STD)) / np.float32(state.get("raw_std", RAW_STD))
-        bias = np.float32(state.get("final_mean", FINAL_MEAN)) - np.float32(state.get("raw_mean", RAW_MEAN)) * scale
-    return name, np.asarray(scale, dtype=np.float32).reshape(-1), np.asarray(bias, dtype=np.float32).reshape(-1)
+        raw_mean = np.float32(state.get("raw_mean", RAW_MEAN))
+        bias = np.float32(state.get("final_mean", FINAL_MEAN)) - raw_mean * scale
+    as_row = lambda v: np.asarray(v, dtype=np.float32).reshape(-1)  # noqa: E731
+    return name, as_row(scale), as_row(bias)
 
 
 def _weights_dir(path: Path) -> Path | None:
@@ -66,7 +68,8 @@ def find_vae(vae: str | os.PathLike | None, vae_name: str = VAE_NAME) -> Path:
             raise AmbientError(
                 f"{how} '{explicit}' holds no AutoencoderKL: expected config.json and {WEIGHTS} in it "
                 f"(or in its vae/ subfolder). Save one with AutoencoderKL.save_pretrained(DIR), or "
-                f"download it once: huggingface-cli download {vae_name} config.json {WEIGHTS} --local-dir DIR.")
+                f"download it once: huggingface-cli download {vae_name} config.json {WEIGHTS} "
+                "--local-dir DIR.")
         return d
     try:
         from huggingface_hub import try_to_load_from_cache

@@ -125,7 +125,8 @@ def _writer_modules() -> dict[str, types.ModuleType]:
         return Decorator
 
     pers._reconstruct_persistent_obj, pers.persistent_class = _reconstruct_persistent_obj, persistent_class
-    misc.constant = lambda v, dtype=None, device=None: torch.as_tensor(v, dtype=dtype or torch.float32, device=device)
+    misc.constant = lambda v, dtype=None, device=None: torch.as_tensor(v, dtype=dtype or torch.float32,
+                                                                       device=device)
     misc.const_like = lambda ref, v: torch.as_tensor(v, dtype=ref.dtype, device=ref.device)
     tu.persistence, tu.misc, tu.training_stats = pers, misc, stats
     dn, util = types.ModuleType("dnnlib"), types.ModuleType("dnnlib.util")

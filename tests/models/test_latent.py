@@ -64,7 +64,8 @@ def test_latent_snapshot_decodes_like_diffusers(cli, tmp_path, no_caches):
     noise = SeedNoise(SEEDS)
     x = sample(NetCall(D, 8, None), noise.randn([4, 4, 4]), None, cfg, noise, edm_sigmas(cfg, D))
     scale, bias = _edm2_whitening()
-    raw = (x.to(torch.float32) - torch.from_numpy(bias).reshape(1, -1, 1, 1)) / torch.from_numpy(scale).reshape(1, -1, 1, 1)
+    col = lambda v: torch.from_numpy(v).reshape(1, -1, 1, 1)  # noqa: E731
+    raw = (x.to(torch.float32) - col(bias)) / col(scale)
     with torch.no_grad():
         ref = vae.decode(raw).sample.clamp(0, 1).mul(255).to(torch.uint8)
     assert np.array_equal(got, ref.permute(0, 2, 3, 1).numpy())

@@ -74,4 +74,5 @@ def test_two_processes_gloo_match_single_process(tiny_ckpt, tmp_path):
     model = load_model(tiny_ckpt, device="cpu")
     ref = _images(model, SEEDS, 64)
     assert np.array_equal(images, torch.stack([ref[s] for s in SEEDS]).permute(0, 2, 3, 1).numpy())
-    assert np.array_equal(labels, seed_labels(SEEDS, 3, [model.img_channels, model.img_resolution, model.img_resolution]))
+    shape = [model.img_channels, model.img_resolution, model.img_resolution]
+    assert np.array_equal(labels, seed_labels(SEEDS, 3, shape))
