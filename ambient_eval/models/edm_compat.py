@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 PROTOCOL_VERSIONS = (6,)          # torch_utils.persistence._version in EDM and EDM2
+STAND_IN_MARK = "is not provided by ambient-eval's stand-in"
 
 _modules: dict[str, types.ModuleType] = {}   # sha256(module_src) => module (process lifetime)
 _failed: dict[str, BaseException] = {}       # sha256(module_src) => why it could not be imported
@@ -144,9 +145,9 @@ def assert_shape(tensor, ref_shape):
 
 def _missing_attr(module_name: str):
     def __getattr__(name):
-        raise AttributeError(f"'{module_name}.{name}' is not provided by ambient-eval's stand-in "
-                             f"for {module_name}; put the code the checkpoint was trained with "
-                             "(EDM / EDM2 / Ambient-Omni repository) on PYTHONPATH")
+        raise AttributeError(f"'{module_name}.{name}', which {STAND_IN_MARK} for {module_name}; put "
+                             "the code the checkpoint was trained with (EDM / EDM2 / Ambient-Omni "
+                             "repository) on PYTHONPATH")
     return __getattr__
 
 

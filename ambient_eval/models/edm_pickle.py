@@ -19,7 +19,7 @@ import torch
 
 from ambient_eval.errors import AmbientError
 from ambient_eval.models.base import Denoiser
-from ambient_eval.models.edm_compat import Unloaded, edm_modules
+from ambient_eval.models.edm_compat import STAND_IN_MARK, Unloaded, edm_modules
 
 REQUIRED_ATTRS = ("img_resolution", "img_channels", "label_dim")
 
@@ -42,7 +42,17 @@ class PickledDenoiser(Denoiser):
         sigma = torch.as_tensor(sigma, dtype=torch.float32, device=x.device)
         if sigma.ndim == 0:
             sigma = sigma.expand(x.shape[0])
-        return self.net(x, sigma, class_labels).to(torch.float32)
+        try:
+            out = self.net(x, sigma, class_labels)
+        except AttributeError as e:
+            if STAND_IN_MARK not in str(e):
+                raise
+            raise AmbientError(f"The network's code calls {e}.") from e
+        if not isinstance(out, torch.Tensor):
+            raise AmbientError(f"The network ({type(self.net).__name__}) returned a {type(out).__name__}, "
+                               "not a tensor: it is not a denoiser D(x, sigma, class_labels) (e.g. a "
+                               "classifier snapshot). Pass the diffusion model's snapshot.")
+        return out.to(torch.float32)
 
 
 edm_compat_modules = edm_modules   # old name, kept for callers
@@ -136,4 +146,27 @@ def load_edm_pickle(path: Path, device: torch.device | str = "cpu", *,
 
         model.decoder = make_decoder(enc_state, vae)
     model.weights_sha256 = sha256_file(path)
-    return model.eval().requires_grad_(False).to(device)
+    model = model.eval().requires_grad_(False).to(device)
+    _probe(model)
+    return model
+
+
+def _probe(model: PickledDenoiser) -> None:
+    """One tiny network call at load time, so code problems surface before any output is written."""
+    dev = next(iter(model.net.parameters()), torch.zeros(())).device
+    r, c = model.img_resolution, model.img_channels
+    labels = torch.zeros(1, model.label_dim, device=dev) if model.label_dim else None
+    if labels is not None:
+        labels[:, 0] = 1
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(1, c, r, r, device=dev), torch.ones(1, device=dev), labels)
+    except AmbientError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the pickle's own code failed
+        raise AmbientError(f"The network ({type(model.net).__name__}) fails on a test call: "
+                           f"{type(e).__name__}: {' '.join(str(e).split())[:300]}. Its code may need the "
+                           "repository it was trained with on PYTHONPATH.") from e
+    if tuple(out.shape) != (1, c, r, r):
+        raise AmbientError(f"The network ({type(model.net).__name__}) returned shape {tuple(out.shape)} for "
+                           f"a (1, {c}, {r}, {r}) input; a denoiser must return its input's shape.")

@@ -64,3 +64,13 @@ def test_snapshot_without_ema_network_exits_2(tmp_path):
     p.write_bytes(pickle.dumps({"loss_fn": 1}))
     with pytest.raises(AmbientError, match="holds no network under 'ema'"):
         load_model(p, trust_pickle=True, device="cpu")
+
+
+def test_network_calling_a_misc_helper_we_lack_exits_2_at_load(cli, tmp_path):
+    p = tmp_path / "net.pkl"
+    write_snapshot(p, net_src=NET_SRC.replace("misc.const_like(x, self.sigma_data)",
+                                              "misc.profiled_constant(x, self.sigma_data)"))
+    with pytest.raises(AmbientError, match="torch_utils.misc.profiled_constant"):
+        load_model(p, trust_pickle=True, device="cpu")
+    r = cli(["sample", p, "--trust-pickle", "--seeds", "0", "--out", tmp_path / "o", "--device", "cpu"])
+    assert r.exit_code == 2 and "profiled_constant" in r.stderr and not (tmp_path / "o").exists()
