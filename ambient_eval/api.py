@@ -296,8 +296,11 @@ def _input_info(x) -> dict[str, Any]:
     if isinstance(x, FeatureStats):
         return {"type": "stats", "n": x.n, "fingerprint": x.source_fingerprint, "extractor": x.extractor,
                 "mode": x.mode, "notes": x.notes}
-    return {"type": "images", "description": x.description, "n": len(x), "fingerprint": x.fingerprint(),
+    info = {"type": "images", "description": x.description, "n": len(x), "fingerprint": x.fingerprint(),
             "skipped": [list(s) for s in getattr(x, "skipped", [])]}
+    if callable(getattr(x, "settings", None)):      # model samples: sampler, noise scheme, labels, VAE
+        info["sampling"] = x.settings()
+    return info
 
 
 def _results(metrics, per_metric, outputs, extractors, gen, ref, values, warns, timings, params):

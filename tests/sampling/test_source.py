@@ -34,3 +34,13 @@ def test_model_source_fingerprint(tiny_ckpt):
     assert fp != model_source(str(tiny_ckpt), SEEDS, steps=4, device="cpu").fingerprint()
     assert fp != model_source(str(tiny_ckpt), SEEDS[:-1], steps=3, device="cpu").fingerprint()
     assert fp != model_source(str(tiny_ckpt), SEEDS, steps=3, class_label=1, device="cpu").fingerprint()
+
+
+def test_results_inputs_record_noise_scheme_and_label_rule(tiny_ckpt):
+    from ambient_eval.api import _input_info
+
+    info = _input_info(model_source(str(tiny_ckpt), SEEDS, steps=3, device="cpu"))
+    s = info["sampling"]
+    assert "EDM" in s["noise"] and "randint" in s["labels"] and s["vae"] is None
+    fixed = _input_info(model_source(str(tiny_ckpt), SEEDS, steps=3, class_label=2, device="cpu"))
+    assert fixed["sampling"]["labels"] == "class 2 for every seed"
