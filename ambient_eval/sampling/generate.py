@@ -148,7 +148,8 @@ def generate(denoiser, seeds: Sequence[int], *, batch_size: int = 64, steps: int
     dev, sigmas = check_generation(denoiser, cfg, batch_size=batch_size, device=device,
                                    autocast=autocast)
     denoiser = denoiser.to(dev).eval()
-    labels_all = resolve_labels(denoiser, seeds, class_labels)
+    # Seed-determined classes are drawn below, in EDM's order; given ones are validated here.
+    labels_all = None if class_labels is None else resolve_labels(denoiser, seeds, class_labels)
     D = NetCall(denoiser, resolve_net_batch(net_batch, dev), autocast)
     shape = latent_shape(denoiser)
     seeds = [int(s) for s in seeds]
