@@ -19,6 +19,7 @@ import numpy as np
 from ambient_eval import __version__
 from ambient_eval.atomic import save_npz
 from ambient_eval.errors import AmbientError
+from ambient_eval.stats_checks import check_mean_cov
 
 # Feature arrays with more elements than this are reduced in float64 chunks instead of np.cov
 # (np.cov makes two float64 copies: 50k x 2048 -> 1.6 GB).
@@ -172,12 +173,7 @@ def load_stats(path: str | os.PathLike) -> FeatureStats:
         raise AmbientError(f"'{p}' is not a statistics file: it has arrays {sorted(arrays)} but needs 'mu' "
                            "and 'sigma'.")
     mu, sigma = arrays["mu"], arrays["sigma"]
-    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
-        raise AmbientError(f"'{p}': mu has shape {mu.shape} and sigma {sigma.shape}; expected (D,) and (D, D).")
-    if not (np.issubdtype(mu.dtype, np.floating) and np.issubdtype(sigma.dtype, np.floating)):
-        raise AmbientError(f"'{p}': mu/sigma must be floating point, found {mu.dtype}/{sigma.dtype}.")
-    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
-        raise AmbientError(f"'{p}' contains NaN or infinite values in mu or sigma. Recompute it.")
+    check_mean_cov(mu, sigma, f"Statistics file '{p}'")   # shapes, dtype, finite, symmetric, PSD
     mu, sigma = mu.astype(np.float64), sigma.astype(np.float64)
     if "meta" in arrays:
         try:

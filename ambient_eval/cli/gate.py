@@ -6,6 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ambient_eval.cli.safe_echo import echo
+
 history_app = typer.Typer(no_args_is_help=False, add_completion=False)
 
 
@@ -94,7 +96,7 @@ def gate(
         current = [compute_for_model(cfg, model, out or Path("gate_out"))]
         checkpoint = checkpoint or model
     outcome = run_gate(cfg, current or [], baseline, as_repeats=as_repeats)
-    typer.echo(format_table(outcome))
+    # Write every file first, print last; a closed stdout keeps the verdict's exit code.
     write_outputs(outcome, markdown=markdown, junit=junit, json_path=json_out)
     if history is not None:
         from ambient_eval.history import record
@@ -102,7 +104,9 @@ def gate(
         for loaded in outcome.current.values():
             record(loaded.results, db=history, run=run, step=step, checkpoint=checkpoint,
                    source=loaded.label)
-        typer.echo(f"Recorded {len(outcome.current)} result(s) in {history}.", err=True)
+    echo(format_table(outcome))
+    if history is not None:
+        echo(f"Recorded {len(outcome.current)} result(s) in {history}.", err=True)
     raise typer.Exit(outcome.exit_code)
 
 
