@@ -19,7 +19,7 @@ import numpy as np
 from ambient_eval import __version__
 from ambient_eval.atomic import save_npz
 from ambient_eval.errors import AmbientError
-from ambient_eval.stats_checks import check_mean_cov
+from ambient_eval.stats_checks import check_cov_memory, check_mean_cov
 
 # Feature arrays with more elements than this are reduced in float64 chunks instead of np.cov
 # (np.cov makes two float64 copies: 50k x 2048 -> 1.6 GB).
@@ -82,6 +82,7 @@ def mean_cov(features: np.ndarray, chunk_rows: int = STREAM_CHUNK_ROWS) -> tuple
     if features.ndim != 2 or len(features) < 2:
         raise AmbientError(f"Need at least 2 feature vectors to compute statistics; got shape "
                            f"{features.shape}. Use more images.")
+    check_cov_memory(features.shape[1])
     if features.size <= IN_MEMORY_COV_MAX_ELEMENTS:
         return features.astype(np.float64).mean(axis=0), np.cov(features, rowvar=False)
     acc = StreamingMeanCov()

@@ -85,3 +85,33 @@ def check_metrics_finite(metrics: dict, where: str) -> None:
         if (k == "fid" or k.startswith("fd_")) and float(v) < 0:
             raise AmbientError(f"{where}: metric '{k}' is negative ({float(v):.6g}); a Frechet distance "
                                "cannot be. Refusing to record an impossible result.")
+
+
+def max_cov_bytes() -> int:
+    """Largest D x D float64 matrix we agree to build: AMBIENT_EVAL_MAX_COV_BYTES, else 1/6 of RAM
+    (the Frechet distance holds about six such matrices at once)."""
+    import os
+
+    raw = os.environ.get("AMBIENT_EVAL_MAX_COV_BYTES", "").strip()
+    if raw:
+        try:
+            return max(1, int(float(raw)))
+        except ValueError:
+            raise AmbientError(f"AMBIENT_EVAL_MAX_COV_BYTES='{raw}' is not a number of bytes.") from None
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 6
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2 ** 30
+
+
+def check_cov_memory(dim: int, what: str = "features") -> None:
+    """AmbientError when a dim x dim covariance would not fit in memory (e.g. pixel-128: 49152-d, 19 GB)."""
+    need = 8 * int(dim) ** 2
+    limit = max_cov_bytes()
+    if need > limit:
+        raise AmbientError(
+            f"The {what} have {dim:,} dimensions, so one covariance matrix needs {need / 2**30:.1f} GiB "
+            f"(the Frechet distance holds about six), more than this machine allows ({limit / 2**30:.1f} GiB "
+            "per matrix). This is not a batch-size problem: use fewer feature dimensions, e.g. pixel-32 "
+            "(3,072-d) instead of pixel-128, or an embedding extractor (inception, dinov2, clip); raise "
+            "AMBIENT_EVAL_MAX_COV_BYTES only on a machine with enough memory.")
