@@ -29,7 +29,9 @@ def _debug_enabled(ctx) -> bool:
 
 
 def _paragraph(msg: str) -> str:
-    return textwrap.fill(" ".join(str(msg).split()), width=100)
+    # Never break at hyphens or inside long words: URLs, paths and options stay copyable.
+    return textwrap.fill(" ".join(str(msg).split()), width=100, break_on_hyphens=False,
+                         break_long_words=False)
 
 
 def _as_user_error(exc: BaseException) -> AmbientError | None:
