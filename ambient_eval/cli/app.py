@@ -80,7 +80,9 @@ class AmbientGroup(TyperGroup):
         except Exception as exc:  # noqa: BLE001 - last line of defence for the CLI
             import click
 
-            if isinstance(exc, click.ClickException):
+            # typer >= 0.2x vendors click as typer._click: its usage errors (--batch 0) are not
+            # click.ClickException, and must still reach typer's own handler (usage, exit 2).
+            if isinstance(exc, click.ClickException) or type(exc).__module__.startswith("typer._click"):
                 raise
             if _debug_enabled(ctx):
                 raise

@@ -136,6 +136,9 @@ def fid_command(
         ensure_writable_dir(report_path.parent if str(report_path.parent) else ".")
         if report_path.is_dir():
             raise AmbientError(f"--report '{report_path}' is a directory; pass a file path ending in .html.")
+        from ambient_eval.reports.html import plotlyjs_tag
+
+        plotlyjs_tag(check_only=True)   # a bad AMBIENT_EVAL_PLOTLYJS fails now, not after the work
     labels = [p.parent.name or str(p) for p in (compare or [])]
     runs = list(earlier)
     if not only_compare:

@@ -25,11 +25,13 @@ REPORTS_DIR_ENV = "AMBIENT_EVAL_REPORTS"
 PLOTLYJS_ENV = "AMBIENT_EVAL_PLOTLYJS"
 
 
-def plotlyjs_tag() -> str:
+def plotlyjs_tag(check_only: bool = False) -> str:
     """The <script> that provides plotly.js: inline (default, offline) or from the CDN."""
     from ambient_eval.errors import AmbientError
 
     how = os.environ.get(PLOTLYJS_ENV, "inline").strip().lower() or "inline"
+    if check_only and how in ("cdn", "inline"):
+        return ""
     if how == "cdn":
         from plotly.offline import get_plotlyjs_version
 
