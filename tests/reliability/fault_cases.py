@@ -312,7 +312,7 @@ CASES: list[Case] = [
     Case("fid: KID subset larger than N", [*FID, "{t}/ref", *PIX, *OUT, "--metrics", "kid"], 2),
     Case("fid: unknown device", [*FID, "{t}/ref", "--features", "pixel-8", "--device", "tpu", *OUT], 2),
     Case("fid: CUDA requested without a GPU", [*FID, "{t}/ref", "--features", "pixel-8", "--device", "cuda:7", *OUT], 2,
-         env={"CUDA_VISIBLE_DEVICES": ""}),
+         patch=lambda mp: mp.setattr("torch.cuda.is_available", lambda: False)),
     Case("fid: no inputs", ["fid", *PIX], 2, outputs=[]),
     Case("fid: --out is an existing file", [*FID, "{t}/ref", *PIX, "--out", "{t}/file", "--no-report"], 2,
          _write("file", b"x"), outputs=["file/results.json"]),
