@@ -70,3 +70,13 @@ def test_long_loops_use_progress():
                 "audits/search.py", "audits/reproducibility_run.py", "training/corrupt.py"):
         assert "progress(" in (root / rel).read_text(), rel
     assert (root / "training/annotate.py").read_text().count("progress(") >= 3
+
+
+@pytest.mark.slow
+def test_train_logs_lines_without_tty(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("AMBIENT_EVAL_PROGRESS", "lines")
+    monkeypatch.setenv("AMBIENT_EVAL_PROGRESS_INTERVAL", "0")
+    r = cli(["train", "builtin:digits-16", "-o", tmp_path / "run", "--arch", "tiny", "--steps", "3", "--batch", "8",
+             "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    assert re.search(r"\[ambient-eval\] train baseline: 2/3 step \(67%\), [\d.]+ step/s", r.stderr), r.stderr
