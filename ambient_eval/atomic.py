@@ -42,11 +42,13 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp_path = Path(tmp)
     try:
         # mkstemp creates 0600; give the file the mode a plain open() would (0666 & ~umask).
+        mode = 0o666 & ~current_umask()
         try:
-            os.fchmod(fd, 0o666 & ~current_umask())
+            os.fchmod(fd, mode)
         finally:
             os.close(fd)
         yield tmp_path
+        os.chmod(tmp_path, mode)     # again: some writers (safetensors) replace the file they are given
         os.replace(tmp_path, dest)
     except OSError as e:
         with contextlib.suppress(OSError):

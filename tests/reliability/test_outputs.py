@@ -113,3 +113,15 @@ def test_disk_full_names_the_real_path(cli, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
     from ambient_eval.cli.app import _as_user_error
     assert "x.json" in str(_as_user_error(e.value)) and "None" not in str(_as_user_error(e.value))
+
+
+def test_checkpoint_files_respect_umask(tmp_path, umask022):
+    """safetensors replaces the temporary file it is given; the final file still gets 0644."""
+    import torch
+    from safetensors.torch import save_file
+
+    from ambient_eval.atomic import atomic_path
+
+    with atomic_path(tmp_path / "m.safetensors") as tmp:
+        save_file({"w": torch.zeros(2)}, str(tmp))
+    assert stat.S_IMODE((tmp_path / "m.safetensors").stat().st_mode) == 0o644
