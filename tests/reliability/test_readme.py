@@ -175,3 +175,15 @@ def test_run_readme_python_snippets(in_sandbox, monkeypatch):
 
             compute_stats("data/cifar10-train.zip", features="inception").save("reference_stats/cifar10-train.npz")
         exec(compiled, g)   # noqa: S102 - the README's own code, on stand-in data
+
+
+def test_readme_gate_config_loads(tmp_path):
+    """The README's gate.toml example is a valid config for the real loader."""
+    from ambient_eval.gate import load_config
+
+    blocks = _blocks("toml")
+    assert blocks
+    for i, text in enumerate(blocks):
+        p = tmp_path / f"gate{i}.toml"
+        p.write_text(text)
+        assert load_config(p).rules
