@@ -66,7 +66,8 @@ def check_member_size(size: int, name: str, compressed: int | None = None) -> No
     limit = max_file_bytes()
     if size > limit:
         raise AmbientError(
-            f"'{name}' is {size:,} bytes ({size / 2**20:.0f} MiB), more than the limit of {limit:,} bytes for "
+            f"'{name}' is {size:,} bytes{f' ({size / 2**20:.0f} MiB)' if size >= 2**20 else ''}, more than the "
+            f"limit of {limit:,} bytes for "
             "one image file; it is not a plausible image (possibly a zip bomb). Remove it, pass --skip-bad "
             "to skip it, or raise AMBIENT_EVAL_MAX_FILE_BYTES.")
     if compressed is not None and size > ZIP_RATIO_MIN_BYTES and size > MAX_ZIP_RATIO * max(compressed, 1):
