@@ -167,7 +167,7 @@ def _connect(db: Path) -> sqlite3.Connection:
     return con
 
 
-def _check_recordable(results: Results, source: str | None) -> None:
+def check_recordable(results: Results, source: str | None) -> None:
     """AmbientError for NaN/infinite metrics, CIs or repeats (and negative distances): never stored."""
     import math
 
@@ -199,7 +199,7 @@ def record(results: Results | str | os.PathLike, db: str | os.PathLike | None = 
         results = load_results(results)
     if step is not None and (isinstance(step, bool) or not isinstance(step, int) or step < 0):
         raise AmbientError(f"Training step must be a non-negative integer, got {step!r}.")
-    _check_recordable(results, source)
+    check_recordable(results, source)
     sha = git_commit() if commit is _AUTO else commit
     path = Path(db) if db is not None else default_db_path()
     ev = (now_iso(), results.created or None, run, step, checkpoint, results.kind,

@@ -154,14 +154,16 @@ def history_show(
                          f"[{r.ci_lo:.4g}, {r.ci_hi:.4g}]" if r.ci_lo is not None else "-",
                          (r.git_commit or "-")[:10]) for r in rows]
     widths = [max(len(t[i]) for t in table) for i in range(len(header))]
-    for t in table:
-        typer.echo("  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip())
-    if not no_report:
+    path = None
+    if not no_report:   # the file first: `history | head -1` must not lose the report
         from ambient_eval.reports.history_report import write_history_report
 
         path = write_history_report(rows, report or default_report_path("history"),
                                     db=str(db or default_db_path()), metric=metric)
-        typer.echo(f"Report: {path}", err=True)
+    for t in table:
+        echo("  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip())
+    if path is not None:
+        echo(f"Report: {path}", err=True)
 
 
 @history_app.command("record")
@@ -187,14 +189,16 @@ def history_record(
 
       ambient-eval history record fid_out mem_out --run base --db ci.sqlite
     """
-    from ambient_eval.history import default_db_path, record
+    from ambient_eval.history import check_recordable, default_db_path, record
     from ambient_eval.results import load_results
 
     loaded = [(p, load_results(p)) for p in results]  # validate all before writing any
     for p, res in loaded:
-        eid = record(res, db=db, run=run, step=step, checkpoint=checkpoint, source=str(p))
-        typer.echo(f"Recorded {res.kind} results from {p} as evaluation {eid} in "
-                   f"{db or default_db_path()}.")
+        check_recordable(res, str(p))
+    done = [(p, res, record(res, db=db, run=run, step=step, checkpoint=checkpoint, source=str(p)))
+            for p, res in loaded]
+    for p, res, eid in done:   # print last: a closed stdout must not stop the recording
+        echo(f"Recorded {res.kind} results from {p} as evaluation {eid} in {db or default_db_path()}.")
 
 
 def register(app: typer.Typer) -> None:

@@ -125,3 +125,14 @@ def test_checkpoint_files_respect_umask(tmp_path, umask022):
     with atomic_path(tmp_path / "m.safetensors") as tmp:
         save_file({"w": torch.zeros(2)}, str(tmp))
     assert stat.S_IMODE((tmp_path / "m.safetensors").stat().st_mode) == 0o644
+
+
+def test_history_record_validates_all_before_writing(cli, tmp_path):
+    ok = Results(kind="fid", metrics={"fid": 2.0}, settings=SETTINGS, versions={}).save(tmp_path / "a")
+    bad = tmp_path / "b" / "results.json"
+    bad.parent.mkdir()
+    bad.write_text(ok.read_text().replace('"fid": 2.0', '"fid": NaN'))
+    db = tmp_path / "h.sqlite"
+    r = cli(["history", "record", ok, bad, "--db", db])
+    assert r.exit_code == 2 and "nan" in r.output.lower()
+    assert not db.exists()
