@@ -39,15 +39,42 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     ensure_writable_dir(dest.parent if str(dest.parent) else ".")
     sfx = suffix if suffix is not None else dest.suffix
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".tmp{sfx}", dir=dest.parent)
-    os.close(fd)
     tmp_path = Path(tmp)
     try:
+        # mkstemp creates 0600; give the file the mode a plain open() would (0666 & ~umask).
+        mode = 0o666 & ~current_umask()
+        try:
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
         yield tmp_path
+        os.chmod(tmp_path, mode)     # again: some writers (safetensors) replace the file they are given
         os.replace(tmp_path, dest)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp_path.unlink()
+        if e.errno is not None and (e.filename is None or str(e.filename) == str(tmp_path)):
+            # Name the file the user asked for, not our temporary (or nothing: "writing 'None'").
+            raise type(e)(e.errno, e.strerror or str(e), str(dest)) from e
+        raise
     except BaseException:
         with contextlib.suppress(OSError):
             tmp_path.unlink()
         raise
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where /proc allows (else set-and-restore)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

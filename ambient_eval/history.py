@@ -167,6 +167,25 @@ def _connect(db: Path) -> sqlite3.Connection:
     return con
 
 
+def check_recordable(results: Results, source: str | None) -> None:
+    """AmbientError for NaN/infinite metrics, CIs or repeats (and negative distances): never stored."""
+    import math
+
+    from ambient_eval.stats_checks import check_metrics_finite
+
+    where = f"Cannot record '{source or results.kind + ' results'}'"
+    check_metrics_finite(results.metrics, where)
+    for field_name, table in (("ci", results.ci), ("repeats", results.repeats)):
+        for name, values in (table or {}).items():
+            try:
+                bad = any(not math.isfinite(float(v)) for v in values)
+            except (TypeError, ValueError):
+                bad = True
+            if bad:
+                raise AmbientError(f"{where}: its {field_name} of '{name}' ({values!r}) holds a value that is "
+                                   "not a finite number. Re-run the evaluation that wrote it.")
+
+
 def record(results: Results | str | os.PathLike, db: str | os.PathLike | None = None, *,
            run: str | None = None, step: int | None = None, checkpoint: str | None = None,
            commit: Any = _AUTO, source: str | None = None) -> int:
@@ -180,6 +199,7 @@ def record(results: Results | str | os.PathLike, db: str | os.PathLike | None = 
         results = load_results(results)
     if step is not None and (isinstance(step, bool) or not isinstance(step, int) or step < 0):
         raise AmbientError(f"Training step must be a non-negative integer, got {step!r}.")
+    check_recordable(results, source)
     sha = git_commit() if commit is _AUTO else commit
     path = Path(db) if db is not None else default_db_path()
     ev = (now_iso(), results.created or None, run, step, checkpoint, results.kind,

@@ -32,6 +32,7 @@ from typing import Any
 from ambient_eval import __version__
 from ambient_eval.atomic import write_json
 from ambient_eval.errors import AmbientError
+from ambient_eval.stats_checks import check_metrics_finite
 
 SCHEMA = "ambient-eval/results@1"
 
@@ -109,6 +110,7 @@ class Results:
         p = Path(path)
         if p.suffix != ".json":
             p = p / "results.json"
+        check_metrics_finite(self.metrics, f"Not writing '{p}'")   # no NaN / negative distances
         write_json(p, self.to_json())
         return p
 

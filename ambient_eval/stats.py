@@ -19,6 +19,7 @@ import numpy as np
 from ambient_eval import __version__
 from ambient_eval.atomic import save_npz
 from ambient_eval.errors import AmbientError
+from ambient_eval.stats_checks import check_cov_memory, check_mean_cov
 
 # Feature arrays with more elements than this are reduced in float64 chunks instead of np.cov
 # (np.cov makes two float64 copies: 50k x 2048 -> 1.6 GB).
@@ -81,6 +82,7 @@ def mean_cov(features: np.ndarray, chunk_rows: int = STREAM_CHUNK_ROWS) -> tuple
     if features.ndim != 2 or len(features) < 2:
         raise AmbientError(f"Need at least 2 feature vectors to compute statistics; got shape "
                            f"{features.shape}. Use more images.")
+    check_cov_memory(features.shape[1])
     if features.size <= IN_MEMORY_COV_MAX_ELEMENTS:
         return features.astype(np.float64).mean(axis=0), np.cov(features, rowvar=False)
     acc = StreamingMeanCov()
@@ -172,12 +174,7 @@ def load_stats(path: str | os.PathLike) -> FeatureStats:
         raise AmbientError(f"'{p}' is not a statistics file: it has arrays {sorted(arrays)} but needs 'mu' "
                            "and 'sigma'.")
     mu, sigma = arrays["mu"], arrays["sigma"]
-    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
-        raise AmbientError(f"'{p}': mu has shape {mu.shape} and sigma {sigma.shape}; expected (D,) and (D, D).")
-    if not (np.issubdtype(mu.dtype, np.floating) and np.issubdtype(sigma.dtype, np.floating)):
-        raise AmbientError(f"'{p}': mu/sigma must be floating point, found {mu.dtype}/{sigma.dtype}.")
-    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
-        raise AmbientError(f"'{p}' contains NaN or infinite values in mu or sigma. Recompute it.")
+    check_mean_cov(mu, sigma, f"Statistics file '{p}'")   # shapes, dtype, finite, symmetric, PSD
     mu, sigma = mu.astype(np.float64), sigma.astype(np.float64)
     if "meta" in arrays:
         try:

@@ -29,7 +29,9 @@ def _debug_enabled(ctx) -> bool:
 
 
 def _paragraph(msg: str) -> str:
-    return textwrap.fill(" ".join(str(msg).split()), width=100)
+    # Never break at hyphens or inside long words: URLs, paths and options stay copyable.
+    return textwrap.fill(" ".join(str(msg).split()), width=100, break_on_hyphens=False,
+                         break_long_words=False)
 
 
 def _as_user_error(exc: BaseException) -> AmbientError | None:
@@ -78,7 +80,9 @@ class AmbientGroup(TyperGroup):
         except Exception as exc:  # noqa: BLE001 - last line of defence for the CLI
             import click
 
-            if isinstance(exc, click.ClickException):
+            # typer >= 0.2x vendors click as typer._click: its usage errors (--batch 0) are not
+            # click.ClickException, and must still reach typer's own handler (usage, exit 2).
+            if isinstance(exc, click.ClickException) or type(exc).__module__.startswith("typer._click"):
                 raise
             if _debug_enabled(ctx):
                 raise

@@ -6,6 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ambient_eval.cli.safe_echo import echo
+
 
 def _fmt(v) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v)
@@ -14,11 +16,11 @@ def _fmt(v) -> str:
 def print_table(res) -> None:
     """Metric table on stdout."""
     s = res.settings
-    typer.echo(f"{'metric':<12} value")
+    echo(f"{'metric':<12} value")
     for k, v in res.metrics.items():
-        typer.echo(f"{k:<12} {_fmt(v)}")
-    typer.echo(f"(N generated = {s.get('n_generated')}, N reference = {s.get('n_reference')}, extractor "
-               f"{s.get('extractor')} / {s.get('mode')})")
+        echo(f"{k:<12} {_fmt(v)}")
+    echo(f"(N generated = {s.get('n_generated')}, N reference = {s.get('n_reference')}, extractor "
+         f"{s.get('extractor')} / {s.get('mode')})")
 
 
 def results_csv(res) -> str:
@@ -134,6 +136,9 @@ def fid_command(
         ensure_writable_dir(report_path.parent if str(report_path.parent) else ".")
         if report_path.is_dir():
             raise AmbientError(f"--report '{report_path}' is a directory; pass a file path ending in .html.")
+        from ambient_eval.reports.html import plotlyjs_tag
+
+        plotlyjs_tag(check_only=True)   # a bad AMBIENT_EVAL_PLOTLYJS fails now, not after the work
     labels = [p.parent.name or str(p) for p in (compare or [])]
     runs = list(earlier)
     if not only_compare:
@@ -147,26 +152,30 @@ def fid_command(
                           kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, fid_method=fid_method,
                           model=model, seeds=seeds, steps=steps, trust_pickle=trust_pickle,
                           repeats=repeats)
-        for w in res.extra.get("warnings", []):
-            typer.echo("Warning: " + w, err=True)
-        print_table(res)
-        for k, s in res.extra.get("repeat_summary", {}).items():
-            typer.echo(f"{k:<12} over {res.settings['repeats']} seed ranges: mean {s['mean']:.6g}, std "
-                       f"{s['std']:.4g}, min {s['min']:.6g}, max {s['max']:.6g}")
+        # Write every file first, print last: a closed stdout must not lose results.
         if out is not None:
             res.save(out / "results.json")
             write_text(out / "results.csv", results_csv(res))
-            typer.echo(f"Wrote {out / 'results.json'} and {out / 'results.csv'}")
         runs.append(res)
         labels.append(out.name if out is not None else "this run")
-    else:
-        for lab, r in zip(labels, runs):
-            typer.echo(f"{lab}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in r.metrics.items()))
     if report_path is not None:
         from ambient_eval.reports.fid_report import save_fid_report
 
         save_fid_report(runs, report_path, labels)
-        typer.echo(f"Report: {report_path}")
+    if not only_compare:
+        for w in res.extra.get("warnings", []):
+            echo("Warning: " + w, err=True)
+        print_table(res)
+        for k, s in res.extra.get("repeat_summary", {}).items():
+            echo(f"{k:<12} over {res.settings['repeats']} seed ranges: mean {s['mean']:.6g}, std "
+                 f"{s['std']:.4g}, min {s['min']:.6g}, max {s['max']:.6g}")
+        if out is not None:
+            echo(f"Wrote {out / 'results.json'} and {out / 'results.csv'}")
+    else:
+        for lab, r in zip(labels, runs):
+            echo(f"{lab}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in r.metrics.items()))
+    if report_path is not None:
+        echo(f"Report: {report_path}")
 
 
 def register(app: typer.Typer) -> None:

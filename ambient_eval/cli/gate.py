@@ -6,6 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ambient_eval.cli.safe_echo import echo
+
 history_app = typer.Typer(no_args_is_help=False, add_completion=False)
 
 
@@ -94,7 +96,7 @@ def gate(
         current = [compute_for_model(cfg, model, out or Path("gate_out"))]
         checkpoint = checkpoint or model
     outcome = run_gate(cfg, current or [], baseline, as_repeats=as_repeats)
-    typer.echo(format_table(outcome))
+    # Write every file first, print last; a closed stdout keeps the verdict's exit code.
     write_outputs(outcome, markdown=markdown, junit=junit, json_path=json_out)
     if history is not None:
         from ambient_eval.history import record
@@ -102,7 +104,9 @@ def gate(
         for loaded in outcome.current.values():
             record(loaded.results, db=history, run=run, step=step, checkpoint=checkpoint,
                    source=loaded.label)
-        typer.echo(f"Recorded {len(outcome.current)} result(s) in {history}.", err=True)
+    echo(format_table(outcome))
+    if history is not None:
+        echo(f"Recorded {len(outcome.current)} result(s) in {history}.", err=True)
     raise typer.Exit(outcome.exit_code)
 
 
@@ -150,14 +154,16 @@ def history_show(
                          f"[{r.ci_lo:.4g}, {r.ci_hi:.4g}]" if r.ci_lo is not None else "-",
                          (r.git_commit or "-")[:10]) for r in rows]
     widths = [max(len(t[i]) for t in table) for i in range(len(header))]
-    for t in table:
-        typer.echo("  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip())
-    if not no_report:
+    path = None
+    if not no_report:   # the file first: `history | head -1` must not lose the report
         from ambient_eval.reports.history_report import write_history_report
 
         path = write_history_report(rows, report or default_report_path("history"),
                                     db=str(db or default_db_path()), metric=metric)
-        typer.echo(f"Report: {path}", err=True)
+    for t in table:
+        echo("  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip())
+    if path is not None:
+        echo(f"Report: {path}", err=True)
 
 
 @history_app.command("record")
@@ -183,14 +189,16 @@ def history_record(
 
       ambient-eval history record fid_out mem_out --run base --db ci.sqlite
     """
-    from ambient_eval.history import default_db_path, record
+    from ambient_eval.history import check_recordable, default_db_path, record
     from ambient_eval.results import load_results
 
     loaded = [(p, load_results(p)) for p in results]  # validate all before writing any
     for p, res in loaded:
-        eid = record(res, db=db, run=run, step=step, checkpoint=checkpoint, source=str(p))
-        typer.echo(f"Recorded {res.kind} results from {p} as evaluation {eid} in "
-                   f"{db or default_db_path()}.")
+        check_recordable(res, str(p))
+    done = [(p, res, record(res, db=db, run=run, step=step, checkpoint=checkpoint, source=str(p)))
+            for p, res in loaded]
+    for p, res, eid in done:   # print last: a closed stdout must not stop the recording
+        echo(f"Recorded {res.kind} results from {p} as evaluation {eid} in {db or default_db_path()}.")
 
 
 def register(app: typer.Typer) -> None:

@@ -41,8 +41,13 @@ def load_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None, str]:
         key = candidates[0]
     images = _mmap_member(path, key + ".npy")
     if images is None:                            # compressed member: must be read into memory
-        with np.load(path, allow_pickle=False) as z:
-            images = z[key]
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                images = z[key]
+        except ValueError as e:                   # object (pickled) arrays are never loaded
+            raise AmbientError(f"Cannot read '{path}' key '{key}': {e}. Images must be a numeric array "
+                               "(np.savez(path, images=uint8_array)); object arrays are refused because "
+                               "loading them runs pickled code.") from None
     labels = None
     if LABEL_KEY in keys and key != LABEL_KEY:
         with np.load(path, allow_pickle=False) as z:

@@ -78,6 +78,9 @@ class ImageSource:
         if int(batch_size) < 1:
             raise AmbientError(f"Batch size must be at least 1, got {batch_size}. Pass a positive batch size.")
         n = len(self)
+        from ambient_eval.data.limits import batch_rows
+
+        batch_size = batch_rows(batch_size, *self.resolution)   # one decoded batch stays bounded
         for start in range(0, n, int(batch_size)):
             idx = np.arange(start, min(start + int(batch_size), n), dtype=np.int64)
             yield idx, self.read(idx)

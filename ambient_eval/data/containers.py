@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ambient_eval.data.decode import IMAGE_EXTENSIONS, is_image_name
+from ambient_eval.data.limits import check_member_size
 from ambient_eval.errors import AmbientError
 
 
@@ -70,12 +71,17 @@ class FolderContainer(Container):
 
     def read(self, name: str) -> bytes:
         try:
+            check_member_size(self._full(name).stat().st_size, self.display(name))
             return self._full(name).read_bytes()
         except OSError as e:
             raise AmbientError(f"Cannot read '{self._full(name)}': {e.strerror or e}. Check the file.") from e
 
     def open(self, name: str) -> io.BufferedIOBase:
-        return open(self._full(name), "rb")
+        try:
+            return open(self._full(name), "rb")
+        except OSError as e:                      # dangling symlink, permission denied, a FIFO...
+            raise AmbientError(f"Cannot read '{self._full(name)}': {e.strerror or e}. Remove or fix the "
+                               "file, or pass --skip-bad to skip unreadable images.") from e
 
     def exists(self, name: str) -> bool:
         return self._full(name).is_file()
@@ -127,13 +133,17 @@ class ZipContainer(ArchiveContainer):
     def read(self, name: str) -> bytes:
         try:
             with self._lock:
-                return self._zip().read(self.prefix + name)
+                info = self._zip().getinfo(self.prefix + name)
+                check_member_size(info.file_size, self.display(name), info.compress_size)
+                return self._zip().read(info)
         except (zipfile.BadZipFile, OSError, EOFError) as e:   # bad CRC, truncated member...
             raise AmbientError(f"Cannot read '{name}' from zip '{self.path}': {e}. Re-create the zip.") from e
 
     def open(self, name: str) -> io.BufferedIOBase:
         with self._lock:
-            return self._zip().open(self.prefix + name)   # seekable, decompresses only what is read
+            info = self._zip().getinfo(self.prefix + name)
+            check_member_size(info.file_size, self.display(name), info.compress_size)
+            return self._zip().open(info)   # seekable, decompresses only what is read
 
     def exists(self, name: str) -> bool:
         return name in self._set
@@ -167,6 +177,7 @@ class TarContainer(ArchiveContainer):
     def read(self, name: str) -> bytes:
         try:
             with self._lock:
+                check_member_size(self._members[name].size, self.display(name))
                 return self._tar().extractfile(self._members[name]).read()
         except (tarfile.TarError, OSError, EOFError) as e:
             raise AmbientError(f"Cannot read '{name}' from tar '{self.path}': {e}. Re-create the tar.") from e

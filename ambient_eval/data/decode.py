@@ -7,6 +7,7 @@ from typing import BinaryIO
 import numpy as np
 
 from ambient_eval.data.base import resize_hwc, to_rgb_hwc
+from ambient_eval.data.limits import check_pixels
 from ambient_eval.errors import AmbientError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")   # matched case-insensitively
@@ -31,6 +32,7 @@ def probe(fp: BinaryIO, name: str) -> tuple[int, int]:
             mode, fmt, (w, h) = im.mode, im.format, im.size
     except Exception as e:  # PIL raises many types (UnidentifiedImageError, OSError, SyntaxError...)
         raise AmbientError(f"Cannot read image '{name}': {_reason(e)}. {SKIP_HINT}") from e
+    check_pixels(w, h, name)                      # before any decode: no decompression bombs
     _check_mode(mode, name)
     fp.seek(0)
     head = fp.read(30)
@@ -74,6 +76,7 @@ def decode(data: bytes, name: str, resize: int | None = None) -> np.ndarray:
 
     try:
         with Image.open(io.BytesIO(data)) as im:
+            check_pixels(im.size[0], im.size[1], name)
             _check_mode(im.mode, name)
             im.load()                             # full decode: truncation/corruption shows here
             if im.mode in ("P", "PA"):

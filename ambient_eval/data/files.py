@@ -106,8 +106,9 @@ class FileSource(ImageSource):
                     raise AmbientError(
                         f"Image '{container.display(names[k])}' is {sizes[k][1]}x{sizes[k][0]} (WxH) but "
                         f"'{container.display(names[keep[0]])}' is "
-                        f"{first[1]}x{first[0]}; all images must have the same size. Pass --resize R "
-                        "to resize every image to RxR (PIL bicubic), or fix the data.")
+                        f"{first[1]}x{first[0]}; all images must have the same size. Resize the files to "
+                        "one size first (or, from Python, open the folder with "
+                        "ambient_eval.data.open_source(PATH, resize=R): PIL bicubic to RxR).")
         self._size = (resize, resize) if resize else first
         if skip_bad:                              # full decode once so unreadable pixels are skipped too
             bad = dict(self.validate())

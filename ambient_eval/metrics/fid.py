@@ -12,12 +12,15 @@ eigenvalues near zero are numerical noise and the two may differ in the last dig
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 
 import numpy as np
 
 from ambient_eval.errors import AmbientError
+from ambient_eval.progress import stage
+from ambient_eval.stats_checks import checked_distance
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,8 @@ SQRTM_EPS = 1e-6
 SQRTM_IMAG_ATOL = 1e-3
 # Below this many samples FID is noticeably biased upward (SPEC "Quality metrics").
 FID_MIN_UNBIASED_N = 10_000
+# Dimensions from which the distance computation announces itself on stderr.
+STAGE_MIN_DIM = 512
 
 
 class SmallSampleWarning(UserWarning):
@@ -80,15 +85,26 @@ def fid_from_stats(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndar
     mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
     s1, s2 = np.asarray(s1, np.float64), np.asarray(s2, np.float64)
     _check_stats(mu1, s1, mu2, s2)
+    # Large dimensions take a while (pixel-32: 3072-d, ~40 s on CPU): say so on stderr.
+    with (stage(f"Frechet distance ({mu1.shape[0]}-d covariances, method {method})")
+          if mu1.shape[0] >= STAGE_MIN_DIM else contextlib.nullcontext()):
+        value = _distance(mu1, s1, mu2, s2, method)
+    # Never report an impossible distance: round-off negatives -> 0, anything else refused.
+    return checked_distance(value, mu1, s1, mu2, s2)
+
+
+def _distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray, method: str) -> float:
     if method == "eig":
         from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_statistics_to_metric
 
         # torch-fidelity 0.4.0: sum of Re sqrt(eigvals(S1 S2)); singular products give ~0 eigenvalues,
         # whose complex square roots contribute ~0 real part, so this never raises.
-        return float(fid_statistics_to_metric({"mu": mu1, "sigma": s1}, {"mu": mu2, "sigma": s2},
-                                              verbose=False)[KEY_METRIC_FID])
-    diff = mu1 - mu2
-    return float(diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2.0 * _trace_sqrt_product_sqrtm(s1, s2))
+        value = fid_statistics_to_metric({"mu": mu1, "sigma": s1}, {"mu": mu2, "sigma": s2},
+                                         verbose=False)[KEY_METRIC_FID]
+    else:
+        diff = mu1 - mu2
+        value = diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2.0 * _trace_sqrt_product_sqrtm(s1, s2)
+    return float(value)
 
 
 def fid_from_features(f1: np.ndarray, f2: np.ndarray, method: str = "eig") -> float:

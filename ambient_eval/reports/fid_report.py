@@ -17,7 +17,7 @@ _PAIRS = (("Precision / recall", (PRECISION, RECALL)), ("Density / coverage", (D
 def _columns(runs: Sequence[Results]) -> list[str]:
     keys = list(dict.fromkeys(k for r in runs for k in r.metrics))
     fd = [k for k in keys if k.startswith("fd_")]
-    return [k for k in _ORDER if k in keys][:1] + fd + [k for k in _ORDER[1:] if k in keys] + \
+    return ([FID] if FID in keys else []) + fd + [k for k in _ORDER[1:] if k in keys] + \
         [k for k in keys if k not in _ORDER and k not in fd]
 
 

@@ -1,6 +1,7 @@
 """A small HTML report builder: header with provenance, tables, Plotly figures, image galleries.
 
-plotly.js is embedded once per file (inline), so the report opens offline; the layout is a single
+plotly.js is embedded once per file (inline) when the page has figures, so the report opens offline
+(AMBIENT_EVAL_PLOTLYJS=cdn links it instead); the layout is a single
 responsive column that renders on narrow screens. Every figure div carries the class
 `ae-figure` so browser tests can check that each one rendered.
 """
@@ -19,6 +20,29 @@ from ambient_eval import __version__
 from ambient_eval.atomic import write_text
 
 REPORTS_DIR_ENV = "AMBIENT_EVAL_REPORTS"
+# plotly.js (~4.7 MB) is embedded only in pages with figures, once. AMBIENT_EVAL_PLOTLYJS=cdn links
+# it from cdn.plot.ly instead (small files, needs internet to view); "inline" (default) opens offline.
+PLOTLYJS_ENV = "AMBIENT_EVAL_PLOTLYJS"
+
+
+def plotlyjs_tag(check_only: bool = False) -> str:
+    """The <script> that provides plotly.js: inline (default, offline) or from the CDN."""
+    from ambient_eval.errors import AmbientError
+
+    how = os.environ.get(PLOTLYJS_ENV, "inline").strip().lower() or "inline"
+    if check_only and how in ("cdn", "inline"):
+        return ""
+    if how == "cdn":
+        from plotly.offline import get_plotlyjs_version
+
+        return (f'<script src="https://cdn.plot.ly/plotly-{get_plotlyjs_version()}.min.js" '
+                'charset="utf-8"></script>')
+    if how != "inline":
+        raise AmbientError(f"{PLOTLYJS_ENV}='{how}' is not understood. Use 'inline' (default: reports open "
+                           "offline) or 'cdn' (small reports that load plotly.js from cdn.plot.ly).")
+    from plotly.offline import get_plotlyjs
+
+    return f'<script type="text/javascript">{get_plotlyjs()}</script>'
 
 _CSS = """
 body{font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
@@ -37,6 +61,7 @@ th{background:#f6f8fa} td.num{text-align:right;font-variant-numeric:tabular-nums
 .ae-row{display:flex;gap:4px;justify-content:center}
 .ae-note{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;padding:6px 10px;font-size:.9rem}
 details summary{cursor:pointer;color:#0969da}
+p,td,th,h1,h2,summary,.ae-meta,.ae-card{overflow-wrap:anywhere}
 """
 
 
@@ -129,8 +154,6 @@ class Report:
 
     def render(self) -> str:
         """The whole page as a string."""
-        from plotly.offline import get_plotlyjs
-
         created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         meta_rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_fmt(v)}</td></tr>"
                             for k, v in {**self.settings, **{f"input: {k}": v for k, v in self.inputs.items()}}.items())
@@ -144,7 +167,7 @@ class Report:
         return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
                 '<meta name="viewport" content="width=device-width, initial-scale=1">'
                 f"<title>{html.escape(self.title)}</title><style>{_CSS}</style>"
-                f'<script type="text/javascript">{get_plotlyjs()}</script></head>'
+                f"{plotlyjs_tag() if self._n_fig else ''}</head>"
                 f"<body><main>{header}\n{body}</main></body></html>")
 
     def save(self, path: str | os.PathLike) -> Path:

@@ -6,6 +6,7 @@ import re
 from ambient_eval.errors import AmbientError
 
 MAX_SEED = 2 ** 63 - 1          # torch.Generator.manual_seed accepts 64-bit seeds
+MAX_SEED_COUNT = 10 ** 8        # more images than anyone samples; a bigger range is a typo
 _RANGE = re.compile(r"^(\d+)-(\d+)$")
 
 
@@ -20,6 +21,10 @@ def parse_seeds(text: str) -> list[int]:
             lo, hi = int(m.group(1)), int(m.group(2))
             if hi < lo:
                 raise AmbientError(f"Seed range '{part}' is reversed. Write it as {hi}-{lo}.")
+            if len(seeds) + hi - lo + 1 > MAX_SEED_COUNT:
+                raise AmbientError(f"Seed range '{part}' names {hi - lo + 1:,} seeds, one image each; at most "
+                                   f"{MAX_SEED_COUNT:,} are supported (50,000 is the usual FID sample). "
+                                   "Check the range, e.g. --seeds 0-49999.")
             seeds.extend(range(lo, hi + 1))
         elif part.isdigit():
             seeds.append(int(part))

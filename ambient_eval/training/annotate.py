@@ -122,7 +122,7 @@ def prob_curves(model: NoisyClassifier, images: torch.Tensor, indices, cfg: Anno
     grid = torch.tensor(sigma_grid(cfg), dtype=torch.float32)
     G, K = len(grid), cfg.draws
     out = np.zeros((len(images), G))
-    for s in range(0, len(images), batch):
+    for s in progress(range(0, len(images), batch), desc="annotate: P(corrupted) per sigma", unit="batch"):
         x = _float(images[s:s + batch], device)
         # noise of sample i depends only on (seed, dataset index i): independent of batching
         z = torch.stack([torch.randn((G * K, *x.shape[1:]), generator=torch.Generator().manual_seed(
@@ -161,7 +161,7 @@ def accuracy_vs_sigma(model: NoisyClassifier, clean: torch.Tensor, corrupted: to
     a = clean[torch.randperm(len(clean), generator=g)[:max_images]]
     b = corrupted[torch.randperm(len(corrupted), generator=g)[:max_images]]
     rows = []
-    for sigma in sigma_grid(cfg):
+    for sigma in progress(sigma_grid(cfg), desc="annotate: accuracy vs sigma", unit="sigma"):
         accs = []
         for imgs, label in ((a, 0), (b, 1)):
             x = _float(imgs, device)
