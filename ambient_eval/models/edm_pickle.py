@@ -41,7 +41,13 @@ class PickledDenoiser(Denoiser):
         x = x.to(torch.float32)
         sigma = torch.as_tensor(sigma, dtype=torch.float32, device=x.device)
         if sigma.ndim == 0:
-            sigma = sigma.expand(x.shape[0])
+            sigma = sigma.reshape(1)
+        elif sigma.numel() > 1 and bool((sigma == sigma[0]).all()):
+            # One noise level for the batch: pass it once, as EDM's/EDM2's samplers do (a scalar).
+            # The nets then embed sigma for 1 row and broadcast; embedding it per row runs the
+            # embedding MLP as a batch-N GEMM, whose rounding can differ in the last bit and so
+            # flip a pixel against EDM's generate.py (found by docs/verification-edm.md).
+            sigma = sigma[:1]
         try:
             out = self.net(x, sigma, class_labels)
         except AttributeError as e:
