@@ -84,6 +84,14 @@ def _unloaded_inside(obj, depth: int = 0) -> Unloaded | None:
     return None
 
 
+def is_edm2(data, net) -> bool:
+    """EDM2 snapshot: an 'encoder' entry (EDM2's training loop always saves one), or EDM2's
+    Precond layout (a 'unet' plus the uncertainty head 'logvar_fourier')."""
+    if isinstance(data, dict) and "encoder" in data:
+        return True
+    return hasattr(net, "unet") and hasattr(net, "logvar_fourier")
+
+
 def _encoder_record(encoder) -> tuple[str | None, dict | None]:
     """EDM2 'encoder' entry (object or placeholder) => (class name, attributes)."""
     if encoder is None:
@@ -146,6 +154,8 @@ def load_edm_pickle(path: Path, device: torch.device | str = "cpu", *,
         raise AmbientError(f"The network in '{path}' ({type(net).__name__}) lacks {missing}; only "
                            "networks with EDM's interface net(x, sigma, class_labels) are supported.")
     model = PickledDenoiser(net)
+    if is_edm2(data, net):   # sample as EDM2's generate_images does (ambient_eval.sampling.edm2_sampler)
+        model.sampler_convention = "edm2"
     enc_class, enc_state = _encoder_record(data.get("encoder") if isinstance(data, dict) else None)
     if _is_latent(net, enc_class, path):
         from ambient_eval.models.latent import make_decoder
