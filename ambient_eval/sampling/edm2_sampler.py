@@ -26,7 +26,8 @@ def edm2_sigmas(cfg) -> torch.Tensor:
     """EDM2's float32 time steps: Eq. 5 evaluated in float32 (no round_sigma), t_N = 0 appended."""
     N, rho = cfg.steps, cfg.rho
     i = torch.arange(N, dtype=torch.float32)
-    t = (cfg.sigma_max ** (1 / rho) + i / max(N - 1, 1) * (cfg.sigma_min ** (1 / rho) - cfg.sigma_max ** (1 / rho))) ** rho
+    s_max, s_min = cfg.sigma_max ** (1 / rho), cfg.sigma_min ** (1 / rho)   # Python floats, as EDM2
+    t = (s_max + i / max(N - 1, 1) * (s_min - s_max)) ** rho
     return torch.cat([t, torch.zeros_like(t[:1])])
 
 

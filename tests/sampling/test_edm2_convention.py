@@ -30,7 +30,8 @@ def edm2_reference(D, seed, *, steps, S_churn=0.0, S_min=0.0, S_max=math.inf, S_
     labels = None
     if D.label_dim:
         drawn = int(torch.randint(D.label_dim, size=[], generator=g))
-        labels = torch.nn.functional.one_hot(torch.tensor([drawn if cls is None else cls]), D.label_dim).float()
+        used = torch.tensor([drawn if cls is None else cls])
+        labels = torch.nn.functional.one_hot(used, D.label_dim).float()
     i = torch.arange(steps, dtype=torch.float32)
     t = (sigma_max ** (1 / rho) + i / (steps - 1) * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
     t = torch.cat([t, torch.zeros(1)])
