@@ -12,7 +12,7 @@ StackedRandomGenerator (EDM: generate.py's edm_sampler and its main() batch logi
 generate_images.generate_images, latent models decoded by its StabilityVAEEncoder with the VAE
 loader pointed at a tiny random diffusers AutoencoderKL saved locally).
 Phase 2, in a child process WITHOUT the checkout: `ambient-eval sample MODEL --trust-pickle` with the
-same seeds / steps / churn / class, and a byte comparison of every PNG. Runs on CPU in ~3 minutes.
+same seeds / steps / churn / class, and a byte comparison of every PNG. CPU, 5-15 minutes.
 Not part of the test suite (it needs the reference code).
 """
 from __future__ import annotations
