@@ -41,7 +41,13 @@ class PickledDenoiser(Denoiser):
         x = x.to(torch.float32)
         sigma = torch.as_tensor(sigma, dtype=torch.float32, device=x.device)
         if sigma.ndim == 0:
-            sigma = sigma.expand(x.shape[0])
+            sigma = sigma.reshape(1)
+        elif sigma.numel() > 1 and bool((sigma == sigma[0]).all()):
+            # One noise level for the batch: pass it once, as EDM's/EDM2's samplers do (a scalar).
+            # The nets then embed sigma for 1 row and broadcast; embedding it per row runs the
+            # embedding MLP as a batch-N GEMM, whose rounding can differ in the last bit and so
+            # flip a pixel against EDM's generate.py (found by docs/verification-edm.md).
+            sigma = sigma[:1]
         try:
             out = self.net(x, sigma, class_labels)
         except AttributeError as e:
@@ -76,6 +82,14 @@ def _unloaded_inside(obj, depth: int = 0) -> Unloaded | None:
         if found is not None:
             return found
     return None
+
+
+def is_edm2(data, net) -> bool:
+    """EDM2 snapshot: an 'encoder' entry (EDM2's training loop always saves one), or EDM2's
+    Precond layout (a 'unet' plus the uncertainty head 'logvar_fourier')."""
+    if isinstance(data, dict) and "encoder" in data:
+        return True
+    return hasattr(net, "unet") and hasattr(net, "logvar_fourier")
 
 
 def _encoder_record(encoder) -> tuple[str | None, dict | None]:
@@ -140,6 +154,8 @@ def load_edm_pickle(path: Path, device: torch.device | str = "cpu", *,
         raise AmbientError(f"The network in '{path}' ({type(net).__name__}) lacks {missing}; only "
                            "networks with EDM's interface net(x, sigma, class_labels) are supported.")
     model = PickledDenoiser(net)
+    if is_edm2(data, net):   # sample as EDM2's generate_images does (ambient_eval.sampling.edm2_sampler)
+        model.sampler_convention = "edm2"
     enc_class, enc_state = _encoder_record(data.get("encoder") if isinstance(data, dict) else None)
     if _is_latent(net, enc_class, path):
         from ambient_eval.models.latent import make_decoder

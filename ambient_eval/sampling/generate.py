@@ -9,6 +9,7 @@ import torch
 
 from ambient_eval.errors import AmbientError
 from ambient_eval.models.base import one_hot
+from ambient_eval.sampling.edm2_sampler import EDM2, convention, edm2_sigmas, sample_edm2
 from ambient_eval.sampling.noise import NOISE_SCHEME, SeedNoise, seed_labels
 from ambient_eval.sampling.samplers import SamplerConfig, ddim_sigmas, edm_sigmas, sample
 
@@ -109,7 +110,10 @@ def provenance(denoiser, class_label) -> dict:
     labels = None if not denoiser.label_dim else (
         f"class {class_label} for every seed" if class_label is not None
         else "per seed: randint(label_dim) after the latents (EDM generate.py)")
-    return {"noise": NOISE_SCHEME, "labels": labels,
+    scheme = NOISE_SCHEME if convention(denoiser) != EDM2 else (
+        NOISE_SCHEME.replace("churn randn float64 every step", "churn randn float32 on churn steps only")
+        + "; EDM2 float32 sampler")
+    return {"noise": scheme, "labels": labels,
             "vae": None if decoder is None else decoder.describe()}
 
 
@@ -132,7 +136,13 @@ def check_generation(denoiser, cfg: SamplerConfig, *, batch_size: int = 64, devi
     if autocast and dev.type != "cuda":
         raise AmbientError(f"--autocast {autocast} needs a CUDA device; sampling on {dev} is float32 "
                            "already. Drop --autocast.")
-    sigmas = ddim_sigmas(cfg, denoiser) if cfg.sampler == "ddim" else edm_sigmas(cfg, denoiser)
+    if convention(denoiser) == EDM2 and cfg.sampler == "ddim":
+        raise AmbientError("The ddim sampler needs a discrete-time VP model; this EDM2 network samples "
+                           "with --sampler heun (EDM2's default) or euler.")
+    if cfg.sampler == "ddim":
+        sigmas = ddim_sigmas(cfg, denoiser)
+    else:
+        sigmas = edm2_sigmas(cfg) if convention(denoiser) == EDM2 else edm_sigmas(cfg, denoiser)
     return dev, sigmas
 
 
@@ -162,7 +172,8 @@ def generate(denoiser, seeds: Sequence[int], *, batch_size: int = 64, steps: int
             drawn = noise.randint(denoiser.label_dim)
             chosen = drawn if class_labels is None else labels_all[start:start + len(batch)]
             labels = one_hot(chosen, denoiser.label_dim, device=dev)
-        x = sample(D, latents, labels, cfg, noise, sigmas)         # NCHW float64 model space
+        sampler = sample_edm2 if convention(denoiser) == EDM2 else sample
+        x = sampler(D, latents, labels, cfg, noise, sigmas)         # NCHW model space
         with torch.no_grad():
             images = decode_images(denoiser, x).cpu()
         yield batch, images
