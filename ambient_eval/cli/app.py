@@ -9,7 +9,6 @@ import errno
 import importlib
 import os
 import sys
-import textwrap
 
 import typer
 from typer.core import TyperGroup
@@ -29,7 +28,20 @@ def _debug_enabled(ctx) -> bool:
 
 
 def _paragraph(msg: str) -> str:
-    return textwrap.fill(" ".join(str(msg).split()), width=100)
+    """One unwrapped paragraph: a long path stays on one line, so it can be copied."""
+    return " ".join(str(msg).split())
+
+
+def _click_exception_types() -> tuple[type, ...]:
+    """ClickException of the click that typer really uses (typer >= 0.29 vendors its own) and of click."""
+    types: list[type] = [c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"]
+    try:
+        import click
+
+        types.append(click.ClickException)
+    except ImportError:  # pragma: no cover - typer without a separate click
+        pass
+    return tuple(dict.fromkeys(types))
 
 
 def _as_user_error(exc: BaseException) -> AmbientError | None:
@@ -76,10 +88,8 @@ class AmbientGroup(TyperGroup):
             _silence_stdout()
             raise typer.Exit(0) from None
         except Exception as exc:  # noqa: BLE001 - last line of defence for the CLI
-            import click
-
-            if isinstance(exc, click.ClickException):
-                raise
+            if isinstance(exc, _click_exception_types()):
+                raise  # usage error: click prints its message and exits 2
             if _debug_enabled(ctx):
                 raise
             user = _as_user_error(exc)
@@ -100,6 +110,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help and usage errors (exit 2), never boxed
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
