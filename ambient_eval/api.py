@@ -196,7 +196,7 @@ def _check_stats_vs_extractor(st, ex, output: str, what: str) -> None:
 
 def _fid_repeats(repeats: int, model: str | None, seeds: Any, **kw):
     """fid() over R disjoint seed ranges -> Results with mean metrics, `repeats`, t-based 95% `ci`."""
-    from ambient_eval.metrics.repeats import summarize_repeats
+    from ambient_eval.metrics.repeats import combine_repeats, seed_label
 
     if model is None or seeds is None or int(repeats) < 1:
         raise AmbientError(f"--repeats {repeats} needs --model CKPT and --seeds RANGE (disjoint seed ranges "
@@ -210,7 +210,7 @@ def _fid_repeats(repeats: int, model: str | None, seeds: Any, **kw):
     kw.pop("generated", None)
     runs = [fid(None, model=model, seeds=[s + r * span for s in seeds], repeats=1, **kw)
             for r in range(int(repeats))]
-    return summarize_repeats(runs, [f"{min(seeds) + r * span}-{max(seeds) + r * span}" for r in range(len(runs))])
+    return combine_repeats(runs, [seed_label([s + r * span for s in seeds]) for r in range(len(runs))])
 
 
 def _explicit_fid_features(features: Any) -> bool:

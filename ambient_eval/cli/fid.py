@@ -39,6 +39,16 @@ def results_csv(res) -> str:
     return buf.getvalue()
 
 
+def _check_compare(runs, labels) -> None:
+    """--compare: a metric present in two runs must come from one feature space (exit 2 otherwise)."""
+    from ambient_eval.comparability import check_comparable
+
+    for r, lab in zip(runs[1:], labels[1:]):
+        common = [k for k in runs[0].metrics if k in r.metrics]
+        check_comparable(runs[0].settings, r.settings, common, label_a=f"'{labels[0]}'", label_b=f"'{lab}'",
+                         what="--compare results", shared=False)  # other N / reference: a note in the report
+
+
 def fid_command(
     generated: Annotated[Optional[str], typer.Argument(help="Generated images: folder, .zip, .npz/.npy, "
                          "builtin:NAME, or a stats .npz (FID only). Omit with --model.", metavar="GENERATED",
@@ -122,6 +132,7 @@ def fid_command(
     for p, r in zip(compare or [], earlier):
         if r.kind != "fid":
             raise AmbientError(f"--compare '{p}' holds '{r.kind}' results, not 'fid' results.")
+    _check_compare(earlier, [str(p) for p in compare or []])
     only_compare = bool(earlier) and generated is None and reference is None and model is None
     if not only_compare and (reference is None or (generated is None and model is None)):
         raise AmbientError("Pass GENERATED and REFERENCE (or --model CKPT --seeds RANGE REFERENCE, or only "
@@ -147,6 +158,7 @@ def fid_command(
                           kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, fid_method=fid_method,
                           model=model, seeds=seeds, steps=steps, trust_pickle=trust_pickle,
                           repeats=repeats)
+        _check_compare([*earlier, res], [*(str(p) for p in compare or []), "this run"])
         for w in res.extra.get("warnings", []):
             typer.echo("Warning: " + w, err=True)
         print_table(res)

@@ -152,6 +152,10 @@ def history_show(
     widths = [max(len(t[i]) for t in table) for i in range(len(header))]
     for t in table:
         typer.echo("  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip())
+    from ambient_eval.reports.history_report import incomparable_notes
+
+    for note in incomparable_notes(rows):
+        typer.echo("Note: " + note, err=True)
     if not no_report:
         from ambient_eval.reports.history_report import write_history_report
 
