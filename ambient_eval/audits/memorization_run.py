@@ -18,6 +18,7 @@ from ambient_eval.audits import embed as E
 from ambient_eval.audits import memorization as M
 from ambient_eval.audits import search as S
 from ambient_eval.errors import AmbientError
+from ambient_eval.model_inputs import model_labels  # noqa: F401 - re-exported for callers
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -204,16 +205,3 @@ def write_outputs(audit: MemorizationAudit, out: str | Path) -> list[Path]:
         target = out if len(audit.models) == 1 else out / _dir_name(m.name)
         paths.append(res.save(target))
     return paths
-
-
-def model_labels(specs: Sequence[str]) -> list[str]:
-    """Unique labels from paths: 'runs/base/' -> 'base', a second 'base' -> 'base-2'."""
-    labels: list[str] = []
-    for spec in specs:
-        p = Path(str(spec).rstrip("/\\"))
-        base = (p.stem if p.suffix in (".npz", ".npy", ".zip", ".tar", ".pkl", ".pt") else p.name) or str(spec)
-        label, i = base, 2
-        while label in labels:
-            label, i = f"{base}-{i}", i + 1
-        labels.append(label)
-    return labels

@@ -122,8 +122,7 @@ def reproducibility(s: DemoSettings, labels: list[str], embed: str, out: Path):
     from ambient_eval.audits.reproducibility_inputs import SamplerSettings
     from ambient_eval.audits.reproducibility_run import ReproOptions, run, write_outputs
 
-    threshold = s.rp_threshold_pixel if embed.startswith("pixel") else 0.6
-    opts = ReproOptions(embed=embed, threshold=threshold, n_boot=max(s.n_boot, 1), boot_seed=s.seed, cache=False,
+    opts = ReproOptions(embed=embed, threshold=None,  # the embedding's default, as memorization n_boot=max(s.n_boot, 1), boot_seed=s.seed, cache=False,
                         sampler=SamplerSettings(steps=s.sampler_steps, device=s.device))
     seeds = list(range(s.n_samples))
     paths = [str(out / "samples" / f"{lab}.npz") for lab in labels]
