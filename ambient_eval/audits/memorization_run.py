@@ -90,6 +90,13 @@ def validate(models: Mapping[str, "ImageSource"], train: "ImageSource", cfg: Mem
     if n_train < cfg.k:
         raise AmbientError(f"The training set {train.description} has {n_train} images, fewer than "
                            f"k = {cfg.k} neighbours. Lower --k to at most {n_train}.")
+    if cfg.index == "ivfpq" and n_train < 2 * S.DEFAULTS.min_train_per_cell:
+        raise AmbientError(f"--index ivfpq trains product quantizers and needs at least "
+                           f"{2 * S.DEFAULTS.min_train_per_cell} training images, but {train.description} has "
+                           f"{n_train}. Use --index flat (exact, and fast at this size).")
+    if not (cfg.carlini_delta > 0 and np.isfinite(cfg.carlini_delta)):
+        raise AmbientError(f"--carlini-delta must be a positive number (flagged when l < delta; l is a ratio "
+                           f"of distances), got {cfg.carlini_delta}. Use e.g. --carlini-delta 0.333.")
     if cfg.carlini and n_train < cfg.carlini_n:
         raise AmbientError(f"--carlini needs at least {cfg.carlini_n} training images (its neighbourhood "
                            f"size), but {train.description} has {n_train}. Drop --carlini.")

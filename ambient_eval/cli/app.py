@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from ambient_eval import __version__
-from ambient_eval.errors import AmbientError
+from ambient_eval.errors import COMMAND_OPTIONS, AmbientError
 
 # Order = order in `ambient-eval --help`.
 COMMAND_MODULES = (
@@ -69,10 +69,31 @@ def _silence_stdout() -> None:
         pass
 
 
+def _option_names(cmd) -> frozenset[str]:
+    return frozenset(o for p in getattr(cmd, "params", []) for o in (*getattr(p, "opts", ()),
+                                                                       *getattr(p, "secondary_opts", ()))
+                     if o.startswith("--"))
+
+
 class AmbientGroup(TyperGroup):
     """Click group that turns AmbientError into a one-paragraph message and exit code 2."""
 
+    def resolve_command(self, ctx, args):  # noqa: D102
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if cmd is not None and not getattr(cmd, "commands", None):
+            COMMAND_OPTIONS.set(_option_names(cmd))  # messages suggest only this command's options
+        return name, cmd, rest
+
     def invoke(self, ctx):  # noqa: D102
+        from ambient_eval.atomic import track_created_dirs
+
+        try:
+            with track_created_dirs():  # a failed run leaves no empty output folders
+                return self._invoke(ctx)
+        finally:
+            COMMAND_OPTIONS.set(None)  # Python API calls after an in-process CLI run get API wording
+
+    def _invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:

@@ -109,8 +109,11 @@ def memorization(
 
         seed_list = parse_seeds(seeds)
         for lab, ckpt in zip(labels[len(samples):], model):
-            sources[lab] = model_source(ckpt, seed_list, batch_size=batch, steps=steps, device=device,
-                                        trust_pickle=trust_pickle)
+            from ambient_eval.audits.kept_images import KeptImages
+
+            # The report's gallery shows the very pixels that were scored (no second sampling pass).
+            sources[lab] = KeptImages(model_source(ckpt, seed_list, batch_size=batch, steps=steps,
+                                                   device=device, trust_pickle=trust_pickle))
     audit = run_memorization(sources, train_src, cfg, cache=None if no_cache else FeatureCache())
     rp = build_report(audit, report_path, top_n=top_n)  # reads images: the step most likely to fail
     written = write_outputs(audit, out)
