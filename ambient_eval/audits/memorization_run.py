@@ -117,6 +117,9 @@ def run_memorization(models: Mapping[str, "ImageSource"], train: "ImageSource",
                      cache: "FeatureCache | None" = None) -> MemorizationAudit:
     """Embed the training set once, index it, and score every model's samples against it."""
     validate(models, train, cfg)
+    from ambient_eval.faiss_dist import check_faiss
+
+    check_faiss()
     thresholds = M.check_thresholds(cfg.thresholds or M.default_thresholds(E.family(cfg.embed)))
     extractor = E.extractor_for(cfg.embed, weights=cfg.weights, device=cfg.device)
     info = E.embedding_info(extractor, cfg.embed)

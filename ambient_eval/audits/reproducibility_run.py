@@ -97,6 +97,9 @@ def train_top1(train_spec: str, z: np.ndarray, extractor, embed: str, batch_size
     """Largest cosine of each sample to the training set and its index => (N,) f32, (N,) int64, info."""
     from ambient_eval.audits.embed import embed_source
     from ambient_eval.audits.search import iter_blocks, knn_blocks
+    from ambient_eval.faiss_dist import check_faiss
+
+    check_faiss()
     from ambient_eval.data import open_source
     from ambient_eval.features.cache import FeatureCache
 
