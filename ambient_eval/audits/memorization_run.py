@@ -120,8 +120,8 @@ def run_memorization(models: Mapping[str, "ImageSource"], train: "ImageSource",
     from ambient_eval.faiss_dist import check_faiss
 
     check_faiss()
+    extractor = E.extractor_for(cfg.embed, weights=cfg.weights, device=cfg.device)  # unknown name: named first
     thresholds = M.check_thresholds(cfg.thresholds or M.default_thresholds(E.family(cfg.embed)))
-    extractor = E.extractor_for(cfg.embed, weights=cfg.weights, device=cfg.device)
     info = E.embedding_info(extractor, cfg.embed)
     d, use_gpu = info["dim"], _use_gpu(cfg.device)
     key = index_key(train, info, cfg.index)
