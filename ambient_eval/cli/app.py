@@ -18,7 +18,8 @@ from ambient_eval.errors import COMMAND_OPTIONS, AmbientError
 
 # Order = order in `ambient-eval --help`.
 COMMAND_MODULES = (
-    "fid", "stats", "sample", "train", "memorization", "reproducibility", "gate", "demo",
+    "fid", "stats", "sample", "train", "corrupt", "annotate", "memorization", "reproducibility", "gate",
+    "demo", "history",
 )
 
 

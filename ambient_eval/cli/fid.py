@@ -6,6 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ambient_eval.cli.options import Batch, Device, TrustPickle
+
 
 def _fmt(v) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v)
@@ -64,9 +66,8 @@ def fid_command(
                         metavar="SPEC")] = None,
     weights: Annotated[Optional[list[str]], typer.Option("--weights", help="Weights file (PATH, or NAME=PATH "
                        "when several extractors are used; repeatable).", metavar="PATH")] = None,
-    batch: Annotated[int, typer.Option("--batch", "--batch-size", help="Images per batch.", metavar="N",
-                                       min=1)] = 64,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.", metavar="DEV")] = "auto",
+    batch: Batch = 64,
+    device: Device = "auto",
     max_images: Annotated[Optional[int], typer.Option("--max-images", help="Use a seeded random subset of at "
                           "most N images per input.", metavar="N", min=1)] = None,
     subset_seed: Annotated[int, typer.Option("--subset-seed", help="Seed of the --max-images subset.",
@@ -93,8 +94,7 @@ def fid_command(
     seeds: Annotated[Optional[str], typer.Option("--seeds", help="Seeds for --model, e.g. 0-49999.",
                                                  metavar="RANGE")] = None,
     steps: Annotated[int, typer.Option("--steps", help="Sampler steps for --model.", metavar="N", min=1)] = 18,
-    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow loading a pickled --model "
-                            "checkpoint (runs code stored in it; only for files you trust).")] = False,
+    trust_pickle: TrustPickle = False,
     repeats: Annotated[int, typer.Option("--repeats", help="With --model: evaluate R disjoint seed ranges "
                        "(EDM reports the min over 3) and report mean, std, min and a 95% interval.",
                        metavar="R", min=1)] = 1,

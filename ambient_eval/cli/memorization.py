@@ -6,6 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ambient_eval.cli.options import Device, TrustPickle
+
 EMBED_HELP = "sscd | dinov2 (Ambient papers' preprocessing) | clip | inception | pixel (or pixel-N)."
 
 
@@ -47,7 +49,7 @@ def memorization(
         help="HTML report path [default: reports/memorization-<time>.html].", metavar="PATH")] = None,
     batch: Annotated[int, typer.Option(help="Images per batch for embedding and sampling.", metavar="N",
                                        min=1)] = 64,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N].", metavar="DEV")] = "auto",
+    device: Device = "auto",
     max_images: Annotated[Optional[int], typer.Option(
         help="Use a seeded random subset of at most N training images.", metavar="N", min=1)] = None,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for confidence intervals (0: none).",
@@ -55,8 +57,7 @@ def memorization(
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap and of the recall sample.",
                                       metavar="SEED")] = 0,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the feature cache.")] = False,
-    trust_pickle: Annotated[bool, typer.Option(
-        "--trust-pickle", help="Allow loading pickled checkpoints (runs code stored in the file).")] = False,
+    trust_pickle: TrustPickle = False,
 ) -> None:
     """Find generated samples that copy training images (FAISS nearest neighbours).
 

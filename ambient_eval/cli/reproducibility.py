@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ambient_eval.cli.options import Device, TrustPickle
+
 DEFAULT_OUT = "reproducibility_out"
 
 
@@ -52,11 +54,10 @@ def reproducibility(
                                        "embedding); never changes a sample.", metavar="N")] = 64,
     steps: Annotated[int, typer.Option(min=1, help="EDM Heun steps for checkpoints (18 = NFE 35).",
                                        metavar="N")] = 18,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.", metavar="DEV")] = "auto",
+    device: Device = "auto",
     weights: Annotated[Optional[str], typer.Option(help="Weights file of the embedding (sscd, dinov2, "
                                                    "clip, inception).", metavar="FILE")] = None,
-    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow EDM/Ambient .pkl checkpoints "
-                                               "(loading them runs code stored in the file).")] = False,
+    trust_pickle: TrustPickle = False,
     checkpoint_format: Annotated[Optional[str], typer.Option("--format", help="Force the checkpoint "
                                  "format: native, diffusers or edm-pickle.", metavar="FMT")] = None,
     bootstrap: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for the confidence "
