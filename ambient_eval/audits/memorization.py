@@ -187,9 +187,9 @@ def bootstrap_ci(top1: np.ndarray, thresholds: Sequence[float], *,
             parts[FRAC_CARLINI] = flags[idx].mean(axis=1)
         for key, v in parts.items():
             stats.setdefault(key, []).append(v)
-    lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
-    return {key: [float(np.quantile(np.concatenate(v), lo)), float(np.quantile(np.concatenate(v), hi))]
-            for key, v in stats.items()}
+    from ambient_eval.bootstrap import percentile_interval
+
+    return {key: list(percentile_interval(np.concatenate(v), level)) for key, v in stats.items()}
 
 
 def closest_pairs(table, top_n: int = DEFAULTS.top_n):
