@@ -44,6 +44,13 @@ def _open_input(spec: Any, *, max_images: int | None, subset_seed: int, skip_bad
     if isinstance(spec, (str, os.PathLike)) and is_stats_file(spec):
         return load_stats(spec)
     from ambient_eval.data import open_source
+    from ambient_eval.errors import option_hint
+    from ambient_eval.model_inputs import is_checkpoint
+
+    if isinstance(spec, (str, os.PathLike)) and Path(spec).exists() and is_checkpoint(spec):
+        raise AmbientError(f"The {what} input '{spec}' is a model checkpoint, not images. " + option_hint(
+            "--model", f"Pass it as --model {spec} --seeds RANGE to evaluate its samples.",
+            "Generate images first with `ambient-eval sample CKPT --seeds RANGE --out DIR` and pass DIR."))
 
     return open_source(spec, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad)
 

@@ -102,6 +102,12 @@ def memorization(
                              thresholds=tuple(threshold) if threshold else None, index=index,
                              index_path=str(index_path) if index_path else None, carlini=carlini,
                              carlini_delta=carlini_delta, batch_size=batch, n_boot=bootstrap, seed=seed)
+    from ambient_eval.model_inputs import is_checkpoint
+
+    for spec in samples:  # the one checkpoint-or-samples rule (model_inputs), as every command
+        if Path(spec).exists() and is_checkpoint(spec):
+            raise AmbientError(f"'{spec}' is a model checkpoint, not samples. Pass it as --model {spec} "
+                               "--seeds RANGE (its samples are generated and scored).")
     train_src = open_source(train, max_images=max_images)
     labels = model_labels([*samples, *model])
     sources = {lab: open_source(s) for lab, s in zip(labels, samples)}

@@ -51,6 +51,7 @@ CASES: list[tuple[str, list[str], str]] = [
                                    "--report", "{empty}", "--out", "{out}"], "is a directory"),
     ("fid-weights-missing", ["fid", "{gen}", "{ref}", "--features", "inception", "--weights", "{missing}",
                              "--device", "cpu", "--no-report", "--out", "{out}"], "no-such-input"),
+    ("fid-checkpoint-as-generated", ["fid", "{ckpt}", "{ref}", *PIX, "--out", "{out}"], "--model"),
     # ---- stats ----------------------------------------------------------------------------------
     ("stats-missing-source", ["stats", "{missing}", "--output", "{out}/s.npz", "--features", "pixel-8",
                               "--device", "cpu"], "does not exist"),
@@ -62,6 +63,8 @@ CASES: list[tuple[str, list[str], str]] = [
                                  "--device", "cpu"], "nosuchnet"),
     ("stats-npz-without-images", ["stats", "{npz}", "--output", "{out}/s.npz", "--features", "pixel-8",
                                   "--device", "cpu"], "foo"),
+    ("stats-of-a-checkpoint", ["stats", "{ckpt}", "--output", "{out}/s.npz", "--features", "pixel-8",
+                               "--device", "cpu"], "ambient-eval sample"),
     # ---- sample ---------------------------------------------------------------------------------
     ("sample-missing-checkpoint", ["sample", "{missing}", "--seeds", "0-3", "--out", "{out}", "--device", "cpu"],
      "does not exist"),
@@ -113,6 +116,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("mem-carlini-few-train", ["memorization", "{gen}", "--train", "{ref}", "--carlini", *MEM], "--carlini"),
     ("mem-carlini-delta-0", ["memorization", "{gen}", "--train", "{ref}", "--carlini-delta", "0", *MEM],
      "--carlini-delta"),
+    ("mem-checkpoint-as-samples", ["memorization", "{ckpt}", "--train", "{ref}", *MEM], "--model"),
     ("mem-ivfpq-tiny-train", ["memorization", "{gen}", "--train", "{ref}", "--index", "ivfpq", *MEM],
      "--index flat"),
     # ---- reproducibility ------------------------------------------------------------------------
