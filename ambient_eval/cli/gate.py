@@ -89,7 +89,15 @@ def gate(
         if current:
             raise AmbientError("Pass either CURRENT_RESULTS or --model, not both.")
         check_model_config(cfg)
-        current = [compute_for_model(cfg, model, out or Path("gate_out"))]
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # api.fid records them in results.extra["warnings"]
+            current = [compute_for_model(cfg, model, out or Path("gate_out"))]
+        from ambient_eval.results import load_results
+
+        for w in load_results(current[0]).extra.get("warnings", []):
+            typer.echo("Warning: " + w, err=True)
         checkpoint = checkpoint or model
     outcome = run_gate(cfg, current or [], baseline, as_repeats=as_repeats)
     typer.echo(format_table(outcome))

@@ -81,3 +81,14 @@ def test_gate_typo_in_config_option_is_a_usage_error_not_a_regression(cli, tmp_p
 
 def test_batch_zero_is_a_usage_error(cli, tmp_path):
     _assert_usage_error(cli(["fid", "--batch", "0", tmp_path, tmp_path]), "--batch")
+
+
+def test_console_entry_point_exits_2_on_a_usage_error(tmp_path):
+    """The real entry point (sys.exit through typer's main), as the issue reproduced it."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "ambient_eval", "gate", "--confg", str(tmp_path / "x.toml")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert "No such option: --confg" in r.stderr and "Internal error" not in r.stderr
