@@ -49,8 +49,8 @@ def _differs(a: Mapping[str, Any], b: Mapping[str, Any]) -> str | None:
     """The first SPACE_KEYS setting that differs, or None."""
     for k in SPACE_KEYS:
         va, vb = a.get(k), b.get(k)
-        if k == "weights_sha256" and (va is None or vb is None):
-            continue  # unknown on one side: cannot check
+        if va is None or vb is None:
+            continue  # unknown on one side (an older or foreign file): cannot check
         if va != vb:
             return k
     return None

@@ -55,3 +55,14 @@ def test_history_splits_and_names_the_metric(cli, tmp_path):
 
     assert len(series_by_run(query(db, metric="kid"))) == 2   # two lines for kid
     assert len(series_by_run(query(db, metric="fid"))) == 1   # one for fid
+
+
+def test_unknown_feature_on_one_side_is_not_a_mismatch():
+    from ambient_eval.comparability import problem
+
+    new = {"n_generated": 1, "reference_fingerprint": "r",
+           "per_metric": {"fid": {"extractor": "inception", "mode": "tf-compat", "feature": "pool3"}}}
+    old = {"n_generated": 1, "reference_fingerprint": "r", "extractor": "inception", "mode": "tf-compat"}
+    assert problem(old, new, ["fid"]) is None
+    other = {**old, "mode": "clean"}
+    assert "metric 'fid'" in problem(other, new, ["fid"])
