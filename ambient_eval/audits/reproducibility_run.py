@@ -177,7 +177,8 @@ def settings_of(out: ReproOutcome, opts: ReproOptions, seeds: Sequence[int]) -> 
             "embed": opts.embed, "normalization": info.get("normalization"), "threshold": opts.threshold,
             "threshold_default": opts.threshold_default, "n_seeds": len(seeds),
             "n_generated": len(seeds), "seeds_first": int(seeds[0]), "seeds_last": int(seeds[-1]),
-            "seeds_sha256": _seeds_hash(seeds), "sampler": "heun" if sampled else None, "steps": opts.sampler.steps if sampled else None,
+            "seeds_sha256": _seeds_hash(seeds), "sampler": "heun" if sampled else None,
+            "steps": opts.sampler.steps if sampled else None,
             "n_boot": opts.n_boot, "boot_seed": opts.boot_seed, "ci_level": rp.DEFAULTS.ci_level,
             "n_models": len(out.models)}
 

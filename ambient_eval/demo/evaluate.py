@@ -124,7 +124,8 @@ def reproducibility(s: DemoSettings, labels: list[str], embed: str, out: Path):
     from ambient_eval.audits.reproducibility_inputs import SamplerSettings
     from ambient_eval.audits.reproducibility_run import ReproOptions, run, write_outputs
 
-    opts = ReproOptions(embed=embed, threshold=None,  # the embedding's default, as memorization n_boot=max(s.n_boot, 1), boot_seed=s.seed, cache=False,
+    # threshold None: the embedding's default, the same as memorization's (memorization.copy_threshold)
+    opts = ReproOptions(embed=embed, threshold=None, n_boot=max(s.n_boot, 1), boot_seed=s.seed, cache=False,
                         sampler=SamplerSettings(steps=s.sampler_steps, device=s.device))
     seeds = list(range(s.n_samples))
     paths = [str(out / "samples" / f"{lab}.npz") for lab in labels]

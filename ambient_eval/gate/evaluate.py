@@ -1,8 +1,9 @@
 """Gate evaluation: load results, refuse incomparable ones, apply every rule -> GateOutcome.
 
 Everything that can make the gate an error (exit 2) is checked before any rule is judged:
-missing kinds, missing metrics, missing baselines and settings that differ in
-in their N, reference or a compared metric's feature space (ambient_eval.comparability). Only then are the rules applied (exit 1 on any failure).
+missing kinds, missing metrics, missing baselines and results that differ
+in their N, reference or a compared metric's feature space (ambient_eval.comparability).
+Only then are the rules applied (exit 1 on any failure).
 """
 from __future__ import annotations
 
