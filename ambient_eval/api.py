@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ambient_eval import fid_compute
 from ambient_eval.errors import AmbientError
 from ambient_eval.metrics.selection import (DEFAULT_EXTRACTOR, INCEPTION_NAMES, output_for,  # noqa: F401
                                             parse_features, parse_weights)
@@ -43,6 +44,13 @@ def _open_input(spec: Any, *, max_images: int | None, subset_seed: int, skip_bad
     if isinstance(spec, (str, os.PathLike)) and is_stats_file(spec):
         return load_stats(spec)
     from ambient_eval.data import open_source
+    from ambient_eval.errors import option_hint
+    from ambient_eval.model_inputs import is_checkpoint
+
+    if isinstance(spec, (str, os.PathLike)) and Path(spec).exists() and is_checkpoint(spec):
+        raise AmbientError(f"The {what} input '{spec}' is a model checkpoint, not images. " + option_hint(
+            "--model", f"Pass it as --model {spec} --seeds RANGE to evaluate its samples.",
+            "Generate images first with `ambient-eval sample CKPT --seeds RANGE --out DIR` and pass DIR."))
 
     return open_source(spec, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad)
 
@@ -160,7 +168,7 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
         fcache = _make_cache(cache, cache_dir)
 
         # 3. Features (cached by content), then metrics.
-        values, timings = _compute(metrics, per_metric, outputs, extractors, gen, ref, fcache, batch_size,
+        values, timings = fid_compute.compute(metrics, per_metric, outputs, extractors, gen, ref, fcache, batch_size,
                                    kid_subsets, kid_subset_size, is_splits, pr_k, dc_k, fid_method)
     for w in wlist:  # recorded into results.extra["warnings"], then shown to API callers once
         msg = str(w.message)
@@ -168,7 +176,7 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
             caught.append(msg)
             warnings.warn(msg, w.category, stacklevel=2)
     timings["total_s"] = time.perf_counter() - t0
-    return _results(metrics, per_metric, outputs, extractors, gen, ref, values, caught, timings,
+    return fid_compute.build_results(metrics, per_metric, outputs, extractors, gen, ref, values, caught, timings,
                     dict(kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, is_splits=is_splits,
                          pr_k=pr_k, dc_k=dc_k, fid_method=values.pop("_fid_method", None)))
 
@@ -196,7 +204,7 @@ def _check_stats_vs_extractor(st, ex, output: str, what: str) -> None:
 
 def _fid_repeats(repeats: int, model: str | None, seeds: Any, **kw):
     """fid() over R disjoint seed ranges -> Results with mean metrics, `repeats`, t-based 95% `ci`."""
-    from ambient_eval.metrics.repeats import summarize_repeats
+    from ambient_eval.metrics.repeats import combine_repeats, seed_label
 
     if model is None or seeds is None or int(repeats) < 1:
         raise AmbientError(f"--repeats {repeats} needs --model CKPT and --seeds RANGE (disjoint seed ranges "
@@ -210,7 +218,7 @@ def _fid_repeats(repeats: int, model: str | None, seeds: Any, **kw):
     kw.pop("generated", None)
     runs = [fid(None, model=model, seeds=[s + r * span for s in seeds], repeats=1, **kw)
             for r in range(int(repeats))]
-    return summarize_repeats(runs, [f"{min(seeds) + r * span}-{max(seeds) + r * span}" for r in range(len(runs))])
+    return combine_repeats(runs, [seed_label([s + r * span for s in seeds]) for r in range(len(runs))])
 
 
 def _explicit_fid_features(features: Any) -> bool:
@@ -233,113 +241,6 @@ def _model_input(model: str, seeds: Any, **kw):
     return model_source(model, seed_list, **kw)
 
 
-def _features_of(x, extractor, fcache, batch_size):
-    from ambient_eval.features import extract_features
-
-    return extract_features(x, extractor, batch_size=batch_size, cache=fcache)
-
-
-def _compute(metrics, per_metric, outputs, extractors, gen, ref, fcache, batch_size, kid_subsets,
-             kid_subset_size, is_splits, pr_k, dc_k, fid_method):
-    """Extract each needed feature set once and compute the metrics."""
-    from ambient_eval import metrics as M
-    from ambient_eval.stats import FeatureStats, check_comparable, stats_from_features
-
-    feats: dict[tuple[str, str], dict] = {}
-    timings: dict[str, float] = {}
-
-    def get(which: str, name: str):
-        key = (which, name)
-        if key not in feats:
-            t = time.perf_counter()
-            feats[key] = _features_of(gen if which == "gen" else ref, extractors[name], fcache, batch_size)
-            timings[f"features_{which}_{name}_s"] = time.perf_counter() - t
-        return feats[key]
-
-    def stats_of(which: str, x, name: str, output: str) -> FeatureStats:
-        if isinstance(x, FeatureStats):
-            return x
-        ex = extractors[name]
-        return stats_from_features(get(which, name)[output], extractor=ex.name, mode=ex.mode, feature=output,
-                                   weights_sha256=ex.weights_sha256, source_fingerprint=x.fingerprint())
-
-    values: dict[str, Any] = {}
-    for m in metrics:
-        name, out = per_metric[m], outputs[m]
-        t = time.perf_counter()
-        if m == "fid":
-            s_gen, s_ref = stats_of("gen", gen, name, out), stats_of("ref", ref, name, out)
-            check_comparable(s_gen, s_ref)
-            method = fid_method if fid_method != "auto" else ("sqrtm" if extractors[name].mode == "clean" else "eig")
-            for what, s in (("generated", s_gen), ("reference", s_ref)):
-                if s.n is not None:
-                    M.fid.warn_small_n(s.n, s.mu.shape[0], what)
-            values["fid"] = M.fid_from_stats(s_gen.mu, s_gen.sigma, s_ref.mu, s_ref.sigma, method=method)
-            values["_fid_method"] = method
-            values["_fid_ref_stats"] = s_ref
-        elif m == "kid":
-            values["kid"] = M.kid_from_features(get("gen", name)[out], get("ref", name)[out], subsets=kid_subsets,
-                                                subset_size=kid_subset_size)
-        elif m == "is":
-            values["is"] = M.inception_score(get("gen", name)[out], splits=is_splits)
-        elif m == "pr":
-            values["pr"] = M.precision_recall(get("ref", name)[out], get("gen", name)[out], k=pr_k)
-        elif m == "dc":
-            values["dc"] = M.density_coverage(get("ref", name)[out], get("gen", name)[out], k=dc_k)
-        timings[f"metric_{m}_s"] = time.perf_counter() - t
-    return values, timings
-
-
-def _input_info(x) -> dict[str, Any]:
-    from ambient_eval.stats import FeatureStats
-
-    if isinstance(x, FeatureStats):
-        return {"type": "stats", "n": x.n, "fingerprint": x.source_fingerprint, "extractor": x.extractor,
-                "mode": x.mode, "notes": x.notes}
-    info = {"type": "images", "description": x.description, "n": len(x), "fingerprint": x.fingerprint(),
-            "skipped": [list(s) for s in getattr(x, "skipped", [])]}
-    if callable(getattr(x, "settings", None)):      # model samples: sampler, noise scheme, labels, VAE
-        info["sampling"] = x.settings()
-    return info
-
-
-def _results(metrics, per_metric, outputs, extractors, gen, ref, values, warns, timings, params):
-    """Assemble the results.json envelope."""
-    from ambient_eval import results as R
-
-    flat: dict[str, float] = {}
-    if "fid" in values:
-        name = per_metric["fid"]
-        flat[R.FID if name in INCEPTION_NAMES else R.fd_key(name)] = values["fid"]
-    if "kid" in values:
-        flat[R.KID], flat[R.KID_STD] = values["kid"]
-    if "is" in values:
-        flat[R.IS], flat[R.IS_STD] = values["is"]
-    if "pr" in values:
-        flat[R.PRECISION], flat[R.RECALL] = values["pr"]
-    if "dc" in values:
-        flat[R.DENSITY], flat[R.COVERAGE] = values["dc"]
-    primary = per_metric[metrics[0]] if "fid" not in per_metric else per_metric["fid"]
-    ex = extractors[primary]
-    g_info, r_info = _input_info(gen), _input_info(ref)
-    per = {m: {"extractor": extractors[per_metric[m]].name, "mode": extractors[per_metric[m]].mode,
-               "feature": outputs[m], "weights_sha256": extractors[per_metric[m]].weights_sha256,
-               "weights_official": extractors[per_metric[m]].weights_official} for m in metrics}
-    settings = {
-        "extractor": ex.name, "mode": ex.mode, "weights_sha256": ex.weights_sha256,
-        "weights_official": ex.weights_official,
-        "n_generated": g_info["n"], "n_reference": r_info["n"],
-        "reference_fingerprint": r_info["fingerprint"], "metrics_requested": list(metrics),
-        "per_metric": per, **params,
-    }
-    extra = {"warnings": warns, "timings": timings}
-    ref_stats = values.get("_fid_ref_stats")
-    if ref_stats is not None and ref_stats.notes:
-        extra["reference_notes"] = ref_stats.notes
-    return R.Results(kind=R.KIND_FID, metrics=flat, settings=settings,
-                     inputs={"generated": g_info, "reference": r_info}, extra=extra)
-
-
 def compute_stats(source: Any, *, features: str = "inception", output: str | None = None,
                   weights: str | None = None, batch_size: int = DEFAULTS.batch_size, device: str = "auto",
                   cache: Any = True, cache_dir: str | os.PathLike | None = None, max_images: int | None = None,
@@ -360,6 +261,6 @@ def compute_stats(source: Any, *, features: str = "inception", output: str | Non
     from ambient_eval.metrics.fid import warn_small_n
 
     warn_small_n(len(src), ex.outputs[out], "source")
-    feats = _features_of(src, ex, _make_cache(cache, cache_dir), batch_size)[out]
+    feats = fid_compute.features_of(src, ex, _make_cache(cache, cache_dir), batch_size)[out]
     return stats_from_features(feats, extractor=ex.name, mode=ex.mode, feature=out,
                                weights_sha256=ex.weights_sha256, source_fingerprint=src.fingerprint())

@@ -11,11 +11,41 @@ from typing import Any, Iterator
 from ambient_eval.errors import AmbientError
 
 
+_CREATED: list[list[Path]] = []   # stack of track_created_dirs() scopes
+
+
+@contextlib.contextmanager
+def track_created_dirs() -> Iterator[None]:
+    """On an exception, remove the directories ensure_writable_dir created that are still empty.
+
+    A run that fails on bad input leaves no empty results/ or reports/ folder behind.
+    """
+    _CREATED.append([])
+    try:
+        yield
+    except BaseException as e:
+        if not (isinstance(e, SystemExit) and e.code in (0, None)) and getattr(e, "exit_code", 1) != 0:
+            for d in sorted(_CREATED[-1], key=lambda q: len(q.parts), reverse=True):
+                try:
+                    d.rmdir()  # only succeeds when empty
+                except OSError:
+                    pass
+        raise
+    finally:
+        _CREATED.pop()
+
+
 def ensure_writable_dir(path: str | os.PathLike) -> Path:
     """Create `path` (and parents) and check we can write there; AmbientError otherwise."""
     p = Path(path)
+    missing, q = [], p.absolute()
+    while not q.exists() and q != q.parent:
+        missing.append(q)
+        q = q.parent
     try:
         p.mkdir(parents=True, exist_ok=True)
+        if _CREATED:
+            _CREATED[-1].extend(missing)
     except OSError as e:
         raise AmbientError(
             f"Cannot create output directory '{p}': {e.strerror or e}. "

@@ -243,8 +243,8 @@ def open_existing(db: str | os.PathLike | None) -> Path:
     path = Path(db) if db is not None else default_db_path()
     if not path.is_file():
         raise AmbientError(f"No history database at '{path}'. Record evaluations first with "
-                           "`ambient-eval history record RESULTS --run NAME --step N` (or gate "
-                           f"--history), or pass --db / set ${HISTORY_ENV}.")
+                           "`ambient-eval history record RESULTS --run NAME --step N` (or "
+                           f"`ambient-eval gate --history DB`), or pass --db / set ${HISTORY_ENV}.")
     return path
 
 

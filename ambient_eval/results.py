@@ -73,6 +73,10 @@ def library_versions() -> dict[str, str]:
             out[dist.replace("-", "_")] = md.version(dist)
         except md.PackageNotFoundError:
             pass
+    from ambient_eval.faiss_dist import faiss_version
+
+    if faiss_version():
+        out["faiss"] = faiss_version()  # which distribution (and build) provided `import faiss`
     return out
 
 

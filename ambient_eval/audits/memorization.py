@@ -65,6 +65,17 @@ def default_thresholds(family: str) -> tuple[float, ...]:
     return DEFAULT_THRESHOLDS[family]
 
 
+# The one threshold a single-threshold score uses (reproducibility RP / memorization / GL), per family;
+# always one of DEFAULT_THRESHOLDS[family], so memorization and reproducibility agree.
+COPY_THRESHOLD: dict[str, float] = {"sscd": 0.6, "dinov2": 0.95, "pixel": 0.95, "clip": 0.95, "inception": 0.95}
+
+
+def copy_threshold(family: str) -> float:
+    """Default single cosine threshold of an embedding family (sscd 0.6, Zhang et al. 2023)."""
+    default_thresholds(family)  # unknown family: the same error as memorization's
+    return COPY_THRESHOLD[family]
+
+
 def check_thresholds(thresholds: Sequence[float]) -> tuple[float, ...]:
     """Sorted unique thresholds in [-1, 1] (cosine similarities)."""
     bad = [t for t in thresholds if not -1.0 <= float(t) <= 1.0]
@@ -176,9 +187,9 @@ def bootstrap_ci(top1: np.ndarray, thresholds: Sequence[float], *,
             parts[FRAC_CARLINI] = flags[idx].mean(axis=1)
         for key, v in parts.items():
             stats.setdefault(key, []).append(v)
-    lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
-    return {key: [float(np.quantile(np.concatenate(v), lo)), float(np.quantile(np.concatenate(v), hi))]
-            for key, v in stats.items()}
+    from ambient_eval.bootstrap import percentile_interval
+
+    return {key: list(percentile_interval(np.concatenate(v), level)) for key, v in stats.items()}
 
 
 def closest_pairs(table, top_n: int = DEFAULTS.top_n):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
@@ -18,6 +18,7 @@ from ambient_eval.audits import embed as E
 from ambient_eval.audits import memorization as M
 from ambient_eval.audits import search as S
 from ambient_eval.errors import AmbientError
+from ambient_eval.model_inputs import model_labels  # noqa: F401 - re-exported for callers
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,6 +90,13 @@ def validate(models: Mapping[str, "ImageSource"], train: "ImageSource", cfg: Mem
     if n_train < cfg.k:
         raise AmbientError(f"The training set {train.description} has {n_train} images, fewer than "
                            f"k = {cfg.k} neighbours. Lower --k to at most {n_train}.")
+    if cfg.index == "ivfpq" and n_train < 2 * S.DEFAULTS.min_train_per_cell:
+        raise AmbientError(f"--index ivfpq trains product quantizers and needs at least "
+                           f"{2 * S.DEFAULTS.min_train_per_cell} training images, but {train.description} has "
+                           f"{n_train}. Use --index flat (exact, and fast at this size).")
+    if not (cfg.carlini_delta > 0 and np.isfinite(cfg.carlini_delta)):
+        raise AmbientError(f"--carlini-delta must be a positive number (flagged when l < delta; l is a ratio "
+                           f"of distances), got {cfg.carlini_delta}. Use e.g. --carlini-delta 0.333.")
     if cfg.carlini and n_train < cfg.carlini_n:
         raise AmbientError(f"--carlini needs at least {cfg.carlini_n} training images (its neighbourhood "
                            f"size), but {train.description} has {n_train}. Drop --carlini.")
@@ -109,8 +117,11 @@ def run_memorization(models: Mapping[str, "ImageSource"], train: "ImageSource",
                      cache: "FeatureCache | None" = None) -> MemorizationAudit:
     """Embed the training set once, index it, and score every model's samples against it."""
     validate(models, train, cfg)
+    from ambient_eval.faiss_dist import check_faiss
+
+    check_faiss()
+    extractor = E.extractor_for(cfg.embed, weights=cfg.weights, device=cfg.device)  # unknown name: named first
     thresholds = M.check_thresholds(cfg.thresholds or M.default_thresholds(E.family(cfg.embed)))
-    extractor = E.extractor_for(cfg.embed, weights=cfg.weights, device=cfg.device)
     info = E.embedding_info(extractor, cfg.embed)
     d, use_gpu = info["dim"], _use_gpu(cfg.device)
     key = index_key(train, info, cfg.index)
@@ -204,16 +215,3 @@ def write_outputs(audit: MemorizationAudit, out: str | Path) -> list[Path]:
         target = out if len(audit.models) == 1 else out / _dir_name(m.name)
         paths.append(res.save(target))
     return paths
-
-
-def model_labels(specs: Sequence[str]) -> list[str]:
-    """Unique labels from paths: 'runs/base/' -> 'base', a second 'base' -> 'base-2'."""
-    labels: list[str] = []
-    for spec in specs:
-        p = Path(str(spec).rstrip("/\\"))
-        base = (p.stem if p.suffix in (".npz", ".npy", ".zip", ".tar", ".pkl", ".pt") else p.name) or str(spec)
-        label, i = base, 2
-        while label in labels:
-            label, i = f"{base}-{i}", i + 1
-        labels.append(label)
-    return labels

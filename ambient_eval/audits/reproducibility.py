@@ -134,9 +134,9 @@ def bootstrap_ci(hits: np.ndarray, *, n_boot: int = DEFAULTS.n_boot, seed: int =
     n = hits.size
     rng = np.random.default_rng(seed)
     means = rng.binomial(n, hits.mean(), size=n_boot) / n
-    alpha = (1.0 - level) / 2.0
-    lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
-    return float(lo), float(hi)
+    from ambient_eval.bootstrap import percentile_interval
+
+    return percentile_interval(means, level)
 
 
 @dataclass

@@ -15,11 +15,8 @@ import numpy as np
 from ambient_eval.audits.reproducibility import align_seeds, seeds_from_names
 from ambient_eval.data.base import ImageSource
 from ambient_eval.errors import AmbientError
+from ambient_eval.model_inputs import is_checkpoint, model_labels
 
-CHECKPOINT_SUFFIXES = (".pkl", ".safetensors", ".pt", ".pth", ".ckpt")
-CHECKPOINT_MARKERS = ("config.json", "model_index.json", "model.safetensors",
-                      "diffusion_pytorch_model.safetensors")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
 @dataclass
@@ -76,27 +73,6 @@ class SeedOrderedSource(ImageSource):
 
         return sha256_json({"base": self._base.fingerprint(), "seeds": self._seeds,
                             "index": self._index.tolist()})
-
-
-def unique_labels(specs: Sequence[str]) -> list[str]:
-    """Short labels from paths (dir name, or file name without suffix); duplicates get '#2', '#3', ..."""
-    base = []
-    for s in specs:
-        p = Path(str(s).rstrip("/"))
-        base.append((p.stem if p.is_file() else p.name) or str(s))
-    out, seen = [], {}
-    for b in base:
-        seen[b] = seen.get(b, 0) + 1
-        out.append(b if seen[b] == 1 else f"{b}#{seen[b]}")
-    return out
-
-
-def is_checkpoint(path: Path) -> bool:
-    """Checkpoint (file or directory) vs sample set (folder / zip / npz of images)."""
-    if path.is_dir():
-        return any((path / m).exists() for m in CHECKPOINT_MARKERS) or any(
-            p.suffix in CHECKPOINT_SUFFIXES for p in path.iterdir() if p.is_file())
-    return path.suffix.lower() in CHECKPOINT_SUFFIXES
 
 
 def _native_channels_folder(path: Path, first_name: str) -> int:
@@ -188,7 +164,7 @@ def open_models(models: Iterable[Any], seeds: Sequence[int], sampler: SamplerSet
     if len(models) < 2:
         raise AmbientError(f"Reproducibility compares models, but {len(models)} model was given. Pass "
                            "at least two models (checkpoints or sample folders/npz keyed by seed).")
-    labels = list(labels) if labels else unique_labels(
+    labels = list(labels) if labels else model_labels(
         [str(m) if isinstance(m, (str, os.PathLike)) else f"model{i}" for i, m in enumerate(models)])
     out = []
     for m, label in zip(models, labels):

@@ -27,7 +27,8 @@ class ReproOptions:
 
     embed: str = rp.DEFAULTS.embed           # extractor name (sscd, dinov2, clip, inception, pixel[-N])
     weights: str | None = None               # weights file for the embedding
-    threshold: float = rp.DEFAULTS.threshold  # cosine threshold (pairs and memorization)
+    threshold: float | None = None            # cosine threshold (pairs and memorization); None => per embedding
+    threshold_default: bool = False           # set by run(): the threshold is the embedding's default
     n_boot: int = rp.DEFAULTS.n_boot          # bootstrap resamples
     boot_seed: int = rp.DEFAULTS.boot_seed    # bootstrap seed
     cache: bool = True                        # cache training-set embeddings (feature cache)
@@ -96,6 +97,9 @@ def train_top1(train_spec: str, z: np.ndarray, extractor, embed: str, batch_size
     """Largest cosine of each sample to the training set and its index => (N,) f32, (N,) int64, info."""
     from ambient_eval.audits.embed import embed_source
     from ambient_eval.audits.search import iter_blocks, knn_blocks
+    from ambient_eval.faiss_dist import check_faiss
+
+    check_faiss()
     from ambient_eval.data import open_source
     from ambient_eval.features.cache import FeatureCache
 
@@ -108,6 +112,16 @@ def train_top1(train_spec: str, z: np.ndarray, extractor, embed: str, batch_size
                               "train_fingerprint": src.fingerprint()}
 
 
+def resolve_threshold(opts: ReproOptions) -> float:
+    """The user's --threshold, else the embedding family's default (memorization.copy_threshold)."""
+    from ambient_eval.audits.embed import family
+    from ambient_eval.audits.memorization import copy_threshold
+
+    if opts.threshold is None:
+        return copy_threshold(family(opts.embed))
+    return rp.check_threshold(opts.threshold)
+
+
 def run(models: Sequence[Any], seeds: Sequence[int], opts: ReproOptions, *,
         train: Sequence[str] | None = None, labels: Sequence[str] | None = None,
         fmt: str | None = None) -> ReproOutcome:
@@ -117,7 +131,8 @@ def run(models: Sequence[Any], seeds: Sequence[int], opts: ReproOptions, *,
         raise AmbientError("No seeds given. Pass --seeds, e.g. --seeds 0-999.")
     if len(set(seeds)) != len(seeds):
         raise AmbientError("--seeds lists some seed more than once. Pass each seed once, e.g. 0-999.")
-    rp.check_threshold(opts.threshold)
+    opts.threshold_default = opts.threshold is None
+    opts.threshold = resolve_threshold(opts)
     models = list(models)
     if len(models) < 2:
         raise AmbientError(f"Reproducibility compares models, but {len(models)} model was given. Pass "
@@ -156,11 +171,14 @@ def run(models: Sequence[Any], seeds: Sequence[int], opts: ReproOptions, *,
 def settings_of(out: ReproOutcome, opts: ReproOptions, seeds: Sequence[int]) -> dict[str, Any]:
     """What must match for two reproducibility results to be compared."""
     info = out.embed_info
+    sampled = any(m.kind != "samples" for m in out.models)  # sample sets carry no sampler provenance
     return {"extractor": info.get("extractor"), "mode": info.get("mode"),
             "weights_sha256": info.get("weights_sha256"), "weights_official": info.get("weights_official"),
-            "embed": opts.embed, "normalization": info.get("normalization"), "threshold": opts.threshold, "n_seeds": len(seeds),
+            "embed": opts.embed, "normalization": info.get("normalization"), "threshold": opts.threshold,
+            "threshold_default": opts.threshold_default, "n_seeds": len(seeds),
             "n_generated": len(seeds), "seeds_first": int(seeds[0]), "seeds_last": int(seeds[-1]),
-            "seeds_sha256": _seeds_hash(seeds), "sampler": "heun", "steps": opts.sampler.steps,
+            "seeds_sha256": _seeds_hash(seeds), "sampler": "heun" if sampled else None,
+            "steps": opts.sampler.steps if sampled else None,
             "n_boot": opts.n_boot, "boot_seed": opts.boot_seed, "ci_level": rp.DEFAULTS.ci_level,
             "n_models": len(out.models)}
 

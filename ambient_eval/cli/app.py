@@ -9,17 +9,17 @@ import errno
 import importlib
 import os
 import sys
-import textwrap
 
 import typer
 from typer.core import TyperGroup
 
 from ambient_eval import __version__
-from ambient_eval.errors import AmbientError
+from ambient_eval.errors import COMMAND_OPTIONS, AmbientError
 
 # Order = order in `ambient-eval --help`.
 COMMAND_MODULES = (
-    "fid", "stats", "sample", "train", "memorization", "reproducibility", "gate", "demo",
+    "fid", "stats", "sample", "train", "corrupt", "annotate", "memorization", "reproducibility", "gate",
+    "demo", "history",
 )
 
 
@@ -29,9 +29,20 @@ def _debug_enabled(ctx) -> bool:
 
 
 def _paragraph(msg: str) -> str:
-    # Never break at hyphens or inside long words: URLs, paths and options stay copyable.
-    return textwrap.fill(" ".join(str(msg).split()), width=100, break_on_hyphens=False,
-                         break_long_words=False)
+    """One unwrapped paragraph: a long path stays on one line, so it can be copied."""
+    return " ".join(str(msg).split())
+
+
+def _click_exception_types() -> tuple[type, ...]:
+    """ClickException of the click that typer really uses (typer >= 0.29 vendors its own) and of click."""
+    types: list[type] = [c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"]
+    try:
+        import click
+
+        types.append(click.ClickException)
+    except ImportError:  # pragma: no cover - typer without a separate click
+        pass
+    return tuple(dict.fromkeys(types))
 
 
 def _as_user_error(exc: BaseException) -> AmbientError | None:
@@ -59,10 +70,31 @@ def _silence_stdout() -> None:
         pass
 
 
+def _option_names(cmd) -> frozenset[str]:
+    return frozenset(o for p in getattr(cmd, "params", []) for o in (*getattr(p, "opts", ()),
+                                                                       *getattr(p, "secondary_opts", ()))
+                     if o.startswith("--"))
+
+
 class AmbientGroup(TyperGroup):
     """Click group that turns AmbientError into a one-paragraph message and exit code 2."""
 
+    def resolve_command(self, ctx, args):  # noqa: D102
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if cmd is not None and not getattr(cmd, "commands", None):
+            COMMAND_OPTIONS.set(_option_names(cmd))  # messages suggest only this command's options
+        return name, cmd, rest
+
     def invoke(self, ctx):  # noqa: D102
+        from ambient_eval.atomic import track_created_dirs
+
+        try:
+            with track_created_dirs():  # a failed run leaves no empty output folders
+                return self._invoke(ctx)
+        finally:
+            COMMAND_OPTIONS.set(None)  # Python API calls after an in-process CLI run get API wording
+
+    def _invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
@@ -78,12 +110,8 @@ class AmbientGroup(TyperGroup):
             _silence_stdout()
             raise typer.Exit(0) from None
         except Exception as exc:  # noqa: BLE001 - last line of defence for the CLI
-            import click
-
-            # typer >= 0.2x vendors click as typer._click: its usage errors (--batch 0) are not
-            # click.ClickException, and must still reach typer's own handler (usage, exit 2).
-            if isinstance(exc, click.ClickException) or type(exc).__module__.startswith("typer._click"):
-                raise
+            if isinstance(exc, _click_exception_types()):
+                raise  # usage error: click prints its message and exits 2
             if _debug_enabled(ctx):
                 raise
             user = _as_user_error(exc)
@@ -104,6 +132,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help and usage errors (exit 2), never boxed
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from ambient_eval.cli.options import Device
+
 
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (report.html, summary.json and "
@@ -13,7 +15,7 @@ def demo(
                    "with the same settings are not recomputed.", metavar="DIR")] = Path("demo_out"),
     quick: Annotated[bool, typer.Option("--quick", help="A much smaller run (well under a minute; for tests "
                      "and smoke checks). The numbers mean little.")] = False,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N].", metavar="DEV")] = "auto",
+    device: Device = "auto",
     seed: Annotated[int, typer.Option(help="Seed of the data split, corruption and training.",
                                       metavar="SEED")] = 0,
     pixel_only: Annotated[bool, typer.Option("--pixel-only", help="Use only pixel features even when official "

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from ambient_eval.cli.safe_echo import echo
+from ambient_eval.cli.options import Batch, Device, TrustPickle
 
 
 def _fmt(v) -> str:
@@ -41,6 +42,16 @@ def results_csv(res) -> str:
     return buf.getvalue()
 
 
+def _check_compare(runs, labels) -> None:
+    """--compare: a metric present in two runs must come from one feature space (exit 2 otherwise)."""
+    from ambient_eval.comparability import check_comparable
+
+    for r, lab in zip(runs[1:], labels[1:]):
+        common = [k for k in runs[0].metrics if k in r.metrics]
+        check_comparable(runs[0].settings, r.settings, common, label_a=f"'{labels[0]}'", label_b=f"'{lab}'",
+                         what="--compare results", shared=False)  # other N / reference: a note in the report
+
+
 def fid_command(
     generated: Annotated[Optional[str], typer.Argument(help="Generated images: folder, .zip, .npz/.npy, "
                          "builtin:NAME, or a stats .npz (FID only). Omit with --model.", metavar="GENERATED",
@@ -56,9 +67,8 @@ def fid_command(
                         metavar="SPEC")] = None,
     weights: Annotated[Optional[list[str]], typer.Option("--weights", help="Weights file (PATH, or NAME=PATH "
                        "when several extractors are used; repeatable).", metavar="PATH")] = None,
-    batch: Annotated[int, typer.Option("--batch", "--batch-size", help="Images per batch.", metavar="N",
-                                       min=1)] = 64,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.", metavar="DEV")] = "auto",
+    batch: Batch = 64,
+    device: Device = "auto",
     max_images: Annotated[Optional[int], typer.Option("--max-images", help="Use a seeded random subset of at "
                           "most N images per input.", metavar="N", min=1)] = None,
     subset_seed: Annotated[int, typer.Option("--subset-seed", help="Seed of the --max-images subset.",
@@ -85,8 +95,7 @@ def fid_command(
     seeds: Annotated[Optional[str], typer.Option("--seeds", help="Seeds for --model, e.g. 0-49999.",
                                                  metavar="RANGE")] = None,
     steps: Annotated[int, typer.Option("--steps", help="Sampler steps for --model.", metavar="N", min=1)] = 18,
-    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow loading a pickled --model "
-                            "checkpoint (runs code stored in it; only for files you trust).")] = False,
+    trust_pickle: TrustPickle = False,
     repeats: Annotated[int, typer.Option("--repeats", help="With --model: evaluate R disjoint seed ranges "
                        "(EDM reports the min over 3) and report mean, std, min and a 95% interval.",
                        metavar="R", min=1)] = 1,
@@ -124,6 +133,7 @@ def fid_command(
     for p, r in zip(compare or [], earlier):
         if r.kind != "fid":
             raise AmbientError(f"--compare '{p}' holds '{r.kind}' results, not 'fid' results.")
+    _check_compare(earlier, [str(p) for p in compare or []])
     only_compare = bool(earlier) and generated is None and reference is None and model is None
     if not only_compare and (reference is None or (generated is None and model is None)):
         raise AmbientError("Pass GENERATED and REFERENCE (or --model CKPT --seeds RANGE REFERENCE, or only "
@@ -152,6 +162,7 @@ def fid_command(
                           kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, fid_method=fid_method,
                           model=model, seeds=seeds, steps=steps, trust_pickle=trust_pickle,
                           repeats=repeats)
+        _check_compare([*earlier, res], [*(str(p) for p in compare or []), "this run"])
         # Write every file first, print last: a closed stdout must not lose results.
         if out is not None:
             res.save(out / "results.json")

@@ -6,6 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ambient_eval.cli.options import Device, TrustPickle
+
 EMBED_HELP = "sscd | dinov2 (Ambient papers' preprocessing) | clip | inception | pixel (or pixel-N)."
 
 
@@ -47,7 +49,7 @@ def memorization(
         help="HTML report path [default: reports/memorization-<time>.html].", metavar="PATH")] = None,
     batch: Annotated[int, typer.Option(help="Images per batch for embedding and sampling.", metavar="N",
                                        min=1)] = 64,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N].", metavar="DEV")] = "auto",
+    device: Device = "auto",
     max_images: Annotated[Optional[int], typer.Option(
         help="Use a seeded random subset of at most N training images.", metavar="N", min=1)] = None,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for confidence intervals (0: none).",
@@ -55,8 +57,7 @@ def memorization(
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap and of the recall sample.",
                                       metavar="SEED")] = 0,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the feature cache.")] = False,
-    trust_pickle: Annotated[bool, typer.Option(
-        "--trust-pickle", help="Allow loading pickled checkpoints (runs code stored in the file).")] = False,
+    trust_pickle: TrustPickle = False,
 ) -> None:
     """Find generated samples that copy training images (FAISS nearest neighbours).
 
@@ -101,6 +102,12 @@ def memorization(
                              thresholds=tuple(threshold) if threshold else None, index=index,
                              index_path=str(index_path) if index_path else None, carlini=carlini,
                              carlini_delta=carlini_delta, batch_size=batch, n_boot=bootstrap, seed=seed)
+    from ambient_eval.model_inputs import is_checkpoint
+
+    for spec in samples:  # the one checkpoint-or-samples rule (model_inputs), as every command
+        if Path(spec).exists() and is_checkpoint(spec):
+            raise AmbientError(f"'{spec}' is a model checkpoint, not samples. Pass it as --model {spec} "
+                               "--seeds RANGE (its samples are generated and scored).")
     train_src = open_source(train, max_images=max_images)
     labels = model_labels([*samples, *model])
     sources = {lab: open_source(s) for lab, s in zip(labels, samples)}
@@ -109,8 +116,11 @@ def memorization(
 
         seed_list = parse_seeds(seeds)
         for lab, ckpt in zip(labels[len(samples):], model):
-            sources[lab] = model_source(ckpt, seed_list, batch_size=batch, steps=steps, device=device,
-                                        trust_pickle=trust_pickle)
+            from ambient_eval.audits.kept_images import KeptImages
+
+            # The report's gallery shows the very pixels that were scored (no second sampling pass).
+            sources[lab] = KeptImages(model_source(ckpt, seed_list, batch_size=batch, steps=steps,
+                                                   device=device, trust_pickle=trust_pickle))
     audit = run_memorization(sources, train_src, cfg, cache=None if no_cache else FeatureCache())
     rp = build_report(audit, report_path, top_n=top_n)  # reads images: the step most likely to fail
     written = write_outputs(audit, out)

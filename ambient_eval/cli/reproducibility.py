@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ambient_eval.cli.options import Device, TrustPickle
+
 DEFAULT_OUT = "reproducibility_out"
 
 
@@ -34,9 +36,10 @@ def reproducibility(
     embed: Annotated[str, typer.Option(help="Embedding: sscd (paper; weights via --weights), dinov2, "
                                             "clip, inception, pixel (no weights) or pixel-N.",
                                        metavar="NAME")] = "sscd",
-    threshold: Annotated[float, typer.Option(help="Cosine above which two images count as the same "
-                                                  "(Zhang et al. 2023: 0.6), in [-1, 1].",
-                                             metavar="COS")] = 0.6,
+    threshold: Annotated[Optional[float], typer.Option(
+        help="Cosine above which two images count as the same, in [-1, 1]. Default per embedding, as in "
+             "memorization: sscd 0.6 (Zhang et al. 2023), dinov2/clip/inception/pixel 0.95.",
+        metavar="COS", show_default=False)] = None,
     train: Annotated[Optional[list[str]], typer.Option(
         help="Training data for memorization/GL scores: once for all models, or once per model in "
              "model order.", metavar="DATA")] = None,
@@ -51,11 +54,10 @@ def reproducibility(
                                        "embedding); never changes a sample.", metavar="N")] = 64,
     steps: Annotated[int, typer.Option(min=1, help="EDM Heun steps for checkpoints (18 = NFE 35).",
                                        metavar="N")] = 18,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.", metavar="DEV")] = "auto",
+    device: Device = "auto",
     weights: Annotated[Optional[str], typer.Option(help="Weights file of the embedding (sscd, dinov2, "
                                                    "clip, inception).", metavar="FILE")] = None,
-    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow EDM/Ambient .pkl checkpoints "
-                                               "(loading them runs code stored in the file).")] = False,
+    trust_pickle: TrustPickle = False,
     checkpoint_format: Annotated[Optional[str], typer.Option("--format", help="Force the checkpoint "
                                  "format: native, diffusers or edm-pickle.", metavar="FMT")] = None,
     bootstrap: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for the confidence "
@@ -88,7 +90,8 @@ def reproducibility(
     if len(models) < 2:
         raise AmbientError(f"Reproducibility compares models, but {len(models)} model was given. Pass at "
                            "least two models (checkpoints or sample folders/npz keyed by seed).")
-    check_threshold(threshold)
+    if threshold is not None:
+        check_threshold(threshold)
     if name and len(name) != len(models):
         raise AmbientError(f"--name was given {len(name)} times for {len(models)} models. Pass one label "
                            "per model, in model order.")
@@ -105,7 +108,7 @@ def reproducibility(
     paths = write_outputs(outcome, opts, seed_list, out, report)
 
     res = outcome.result
-    typer.echo(f"RP score (fraction of {len(seed_list)} seeds with cosine > {threshold:g}, "
+    typer.echo(f"RP score (fraction of {len(seed_list)} seeds with cosine > {opts.threshold:g}, "
                f"embedding {embed}):")
     idx = {n: i for i, n in enumerate(res.names)}
     for a, b in res.pairs():

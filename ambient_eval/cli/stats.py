@@ -6,6 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ambient_eval.cli.options import Batch, Device
+
 
 def stats_command(
     source: Annotated[str, typer.Argument(help="Images: folder, .zip, .npz/.npy, builtin:NAME, CIFAR/MNIST "
@@ -19,9 +21,8 @@ def stats_command(
                               metavar="NAME")] = None,
     weights: Annotated[Optional[str], typer.Option("--weights", help="Weights file for the extractor.",
                                                    metavar="PATH")] = None,
-    batch: Annotated[int, typer.Option("--batch", "--batch-size", help="Images per batch.", metavar="N",
-                                       min=1)] = 64,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.", metavar="DEV")] = "auto",
+    batch: Batch = 64,
+    device: Device = "auto",
     max_images: Annotated[Optional[int], typer.Option("--max-images", help="Seeded random subset of at most N "
                           "images.", metavar="N", min=1)] = None,
     subset_seed: Annotated[int, typer.Option("--subset-seed", help="Seed of the --max-images subset.",

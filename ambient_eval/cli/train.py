@@ -1,4 +1,4 @@
-"""`ambient-eval train`, `corrupt`, `annotate`: the bundled trainer for baseline and ambient models."""
+"""`ambient-eval train`: the bundled trainer for baseline and ambient models (EDM)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-DEV_HELP = "auto, cpu, cuda or cuda:N."
+from ambient_eval.cli.options import Device
 
 
 def train_command(
@@ -54,7 +54,7 @@ def train_command(
     checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", help="Checkpoint + resumable state "
                                 "every K steps (and at the end).", metavar="K", min=1)] = 500,
     seed: Annotated[int, typer.Option("--seed", help="Seed of init, batches and noise.", metavar="SEED")] = 0,
-    device: Annotated[str, typer.Option("--device", help=DEV_HELP, metavar="DEV")] = "auto",
+    device: Device = "auto",
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the network (GPU).")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over in an existing run directory.")] = False,
 ) -> None:
@@ -129,119 +129,6 @@ def subset(data, keep):
                      None if data.labels is None else data.labels[keep], [data.names[i] for i in keep], data.sigma_n)
 
 
-def corrupt_command(
-    source: Annotated[str, typer.Argument(help="Images to corrupt (any source the toolkit reads).",
-                      metavar="SOURCE", show_default=False)],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Output directory (must be new or empty).",
-                   metavar="OUT", show_default=False)],
-    kind: Annotated[str, typer.Option("--kind", help="blur, jpeg, motion-blur, noise or label-flip.",
-                    metavar="KIND", show_default=False)],
-    level: Annotated[float, typer.Option("--level", help="blur: sigma_B (pixels); jpeg: quality 1-100; "
-                     "motion-blur: kernel length (pixels); noise: sigma_n (model-space [-1, 1] units); "
-                     "label-flip: flip rate.", metavar="L", show_default=False)],
-    fraction: Annotated[float, typer.Option("--fraction", help="Fraction of images corrupted (image kinds).",
-                        metavar="F")] = 0.9,
-    angle: Annotated[Optional[float], typer.Option("--angle", help="motion-blur angle in degrees (default: "
-                     "uniform per sample).", metavar="DEG")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Selects the corrupted subset and per-sample draws.",
-                    metavar="SEED")] = 0,
-    resolution: Annotated[Optional[int], typer.Option("--resolution", help="Resize images to RxR first.",
-                          metavar="R", min=4)] = None,
-    max_images: Annotated[Optional[int], typer.Option("--max-images", help="Seeded random subset of the source.",
-                          metavar="N", min=1)] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty OUT.")] = False,
-) -> None:
-    """Write a corrupted copy of a dataset plus per-sample metadata (deterministic given --seed).
-
-    OUT gets NNNNNN.png for every sample, dataset.json (labels after any flip), corruption.jsonl
-    (index, name, corrupted, kind, params, label_before, label_after) and corruption.json. For
-    --kind noise, OUT/observations.npz also holds the exact float32 observations (model space),
-    which `train --method noisy` uses; the PNGs are rounded previews.
-
-    Examples:
-      ambient-eval corrupt builtin:digits -o blurred --kind blur --level 1.0 --fraction 0.9
-      ambient-eval corrupt cifar/ -o jpeg10 --kind jpeg --level 10
-      ambient-eval corrupt builtin:digits -o noisy --kind noise --level 0.2 --fraction 1
-      ambient-eval corrupt builtin:digits -o flipped --kind label-flip --level 0.05
-    """
-    from ambient_eval.data import corruptions as C
-    from ambient_eval.data import open_source
-    from ambient_eval.training.corrupt import check_output_dir, corrupt_source
-
-    C.validate(kind, level, fraction)
-    check_output_dir(out, overwrite)
-    src = open_source(source, resize=resolution, max_images=max_images)
-    res = corrupt_source(src, out, kind, level, fraction=fraction, seed=seed, angle=angle, overwrite=overwrite)
-    typer.echo(f"Wrote {res['n']} images ({res['n_corrupted']} corrupted, {kind} {level}) to {out}")
-
-
-def annotate_command(
-    clean: Annotated[str, typer.Argument(help="Clean images (or the same folder as CORRUPTED when it was "
-                     "written by `ambient-eval corrupt`: its clean samples are used).", metavar="CLEAN",
-                     show_default=False)],
-    corrupted: Annotated[str, typer.Argument(help="The training set to annotate (every sample gets a "
-                         "sigma_tn; samples marked clean in its corruption.jsonl get 0).", metavar="CORRUPTED",
-                         show_default=False)],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Annotations JSONL.", metavar="JSONL",
-                   show_default=False)],
-    fixed_sigma: Annotated[Optional[float], typer.Option("--fixed-sigma", help="Assign this sigma_tn to every "
-                           "corrupted sample (no classifier).", metavar="S")] = None,
-    steps: Annotated[int, typer.Option("--steps", help="Classifier training steps.", metavar="N", min=1)] = 400,
-    batch: Annotated[int, typer.Option("--batch", help="Classifier batch (half clean, half corrupted).",
-                     metavar="N", min=2)] = 64,
-    grid: Annotated[str, typer.Option("--grid", help="sigma grid MIN,MAX,POINTS (log-spaced, model space).",
-                    metavar="MIN,MAX,N")] = "0.01,10,32",
-    draws: Annotated[int, typer.Option("--draws", help="Noise draws averaged per sample and sigma.", metavar="K",
-                     min=1)] = 4,
-    epsilon: Annotated[float, typer.Option("--epsilon", help="sigma_tn = first sigma with P(corrupted) < 0.5 + "
-                       "epsilon.", metavar="E")] = 0.05,
-    train_sigma: Annotated[str, typer.Option("--train-sigma", help="Classifier training noise: log-uniform "
-                           "(over the grid) or edm (log-normal).", metavar="DIST")] = "log-uniform",
-    resolution: Annotated[Optional[int], typer.Option("--resolution", help="Resize images to RxR (use the same "
-                          "value for train).", metavar="R", min=4)] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Classifier seed.", metavar="SEED")] = 0,
-    device: Annotated[str, typer.Option("--device", help=DEV_HELP, metavar="DEV")] = "auto",
-    report: Annotated[Optional[Path], typer.Option("--report", help="HTML report path (default "
-                      "reports/annotate-<stamp>.html).", metavar="PATH")] = None,
-    no_report: Annotated[bool, typer.Option("--no-report", help="Do not write the HTML report.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing annotations file.")] = False,
-) -> None:
-    """Assign each corrupted sample its minimum noise level sigma_tn (Ambient-Omni).
-
-    Trains a small noise-conditional classifier c(x + sigma z, sigma) to tell clean from
-    corrupted images (BCE); sigma_tn = the smallest sigma on the grid where its P(corrupted),
-    averaged over --draws noise draws and smoothed along the grid, falls below 0.5 + epsilon.
-    Clean samples get 0. The file records the dataset fingerprint; `train` checks it.
-
-    Examples:
-      ambient-eval annotate blurred blurred -o ann.jsonl
-      ambient-eval annotate clean/ corrupted/ -o ann.jsonl --steps 1000 --report ann.html
-      ambient-eval annotate blurred blurred -o ann.jsonl --fixed-sigma 0.5
-    """
-    from ambient_eval.errors import AmbientError
-    from ambient_eval.reports.html import default_report_path
-    from ambient_eval.training.annotate import AnnotateConfig
-    from ambient_eval.training.annotate_run import run_annotate
-
-    try:
-        gmin, gmax, gn = grid.split(",")
-        gmin, gmax, gn = float(gmin), float(gmax), int(gn)
-    except ValueError:
-        raise AmbientError(f"--grid '{grid}' must be MIN,MAX,POINTS, e.g. 0.01,10,32.") from None
-    if train_sigma not in ("log-uniform", "edm"):
-        raise AmbientError(f"--train-sigma '{train_sigma}' is unknown. Use log-uniform or edm.")
-    cfg = AnnotateConfig(steps=steps, batch=batch, grid_min=gmin, grid_max=gmax, grid_size=gn, draws=draws,
-                         epsilon=epsilon, train_sigma=train_sigma, seed=seed)
-    rep = None if no_report else str(report or default_report_path("annotate"))
-    res = run_annotate(clean, corrupted, out, cfg, fixed_sigma=fixed_sigma, resolution=resolution, report=rep,
-                       device=device, overwrite=overwrite)
-    typer.echo(f"Annotated {res['n']} samples ({res['n_corrupted']} corrupted): mean sigma_tn "
-               f"{res['sigma_tn_mean']:.4g}, median {res['sigma_tn_median']:.4g} -> {out}"
-               + (f"; report {res['report']}" if res.get("report") else ""))
-
-
 def register(app: typer.Typer) -> None:
-    """Add train, corrupt and annotate to the root app."""
+    """Add `train` to the root app."""
     app.command("train")(train_command)
-    app.command("corrupt")(corrupt_command)
-    app.command("annotate")(annotate_command)

@@ -37,7 +37,14 @@ def load_builtin(spec: str) -> tuple[np.ndarray, np.ndarray, str]:
 def _digits(size: int) -> tuple[np.ndarray, np.ndarray]:
     """All 1797 digits at size x size: (N,size,size uint8 read-only, int64 labels read-only)."""
     from PIL import Image
-    from sklearn.datasets import load_digits
+
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        from ambient_eval.errors import AmbientError
+
+        raise AmbientError("builtin:digits needs scikit-learn, which is not installed. Install it with "
+                           "`pip install scikit-learn`, or pass your own images instead.") from None
 
     digits = load_digits()
     raw = np.rint(digits.images * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)   # N,8,8 uint8

@@ -14,7 +14,12 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")   # matched case-i
 # 8-bit modes we convert: bilevel/gray -> repeated, palette -> RGB, alpha dropped.
 SUPPORTED_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA")
 
-SKIP_HINT = "Remove or replace the file, or pass --skip-bad to skip unreadable images (they are counted)."
+def skip_hint() -> str:
+    """The fix for an unreadable image; names --skip-bad only where the command has it."""
+    from ambient_eval.errors import option_hint
+
+    return option_hint("--skip-bad", "Remove or replace the file, or pass --skip-bad to skip unreadable images "
+                       "(they are counted).", "Remove or replace the file.")
 
 
 def is_image_name(name: str) -> bool:
@@ -31,7 +36,7 @@ def probe(fp: BinaryIO, name: str) -> tuple[int, int]:
         with Image.open(fp) as im:
             mode, fmt, (w, h) = im.mode, im.format, im.size
     except Exception as e:  # PIL raises many types (UnidentifiedImageError, OSError, SyntaxError...)
-        raise AmbientError(f"Cannot read image '{name}': {_reason(e)}. {SKIP_HINT}") from e
+        raise AmbientError(f"Cannot read image '{name}': {_reason(e)}. {skip_hint()}") from e
     check_pixels(w, h, name)                      # before any decode: no decompression bombs
     _check_mode(mode, name)
     fp.seek(0)
@@ -50,7 +55,7 @@ def probe(fp: BinaryIO, name: str) -> tuple[int, int]:
             with Image.open(fp) as im:
                 im.load()
         except Exception as e:
-            raise AmbientError(f"Cannot decode image '{name}': {_reason(e)}. {SKIP_HINT}") from e
+            raise AmbientError(f"Cannot decode image '{name}': {_reason(e)}. {skip_hint()}") from e
     return h, w
 
 
@@ -88,7 +93,7 @@ def decode(data: bytes, name: str, resize: int | None = None) -> np.ndarray:
     except AmbientError:
         raise
     except Exception as e:
-        raise AmbientError(f"Cannot decode image '{name}': {_reason(e)}. {SKIP_HINT}") from e
+        raise AmbientError(f"Cannot decode image '{name}': {_reason(e)}. {skip_hint()}") from e
     rgb = to_rgb_hwc(arr)                         # HW[C] uint8 => HW3 uint8
     return resize_hwc(rgb, resize) if resize else rgb
 

@@ -12,7 +12,7 @@ import torch
 from ambient_eval.data.base import ImageSource, nhwc_to_tensor
 from ambient_eval.data.containers import Container, image_names  # noqa: F401 (image_names re-exported)
 from ambient_eval.data.decode import decode, probe
-from ambient_eval.errors import AmbientError
+from ambient_eval.errors import AmbientError, option_hint
 
 LABELS_FILE = "dataset.json"   # EDM dataset_tool: {"labels": [["00000/img00000000.png", 6], ...]}
 
@@ -106,9 +106,10 @@ class FileSource(ImageSource):
                     raise AmbientError(
                         f"Image '{container.display(names[k])}' is {sizes[k][1]}x{sizes[k][0]} (WxH) but "
                         f"'{container.display(names[keep[0]])}' is "
-                        f"{first[1]}x{first[0]}; all images must have the same size. Resize the files to "
-                        "one size first (or, from Python, open the folder with "
-                        "ambient_eval.data.open_source(PATH, resize=R): PIL bicubic to RxR).")
+                        f"{first[1]}x{first[0]}; all images must have the same size. " + option_hint(
+                            "--resize", "Pass --resize R to resize every image to RxR (PIL bicubic), or fix the "
+                            "data.", "Resize the images to one size first (or, from Python, open the folder with "
+                            "ambient_eval.data.open_source(PATH, resize=R): PIL bicubic to RxR)."))
         self._size = (resize, resize) if resize else first
         if skip_bad:                              # full decode once so unreadable pixels are skipped too
             bad = dict(self.validate())

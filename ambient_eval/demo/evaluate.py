@@ -71,8 +71,10 @@ def fd_bootstrap(gen_feats: np.ndarray, ref_feats: np.ndarray, n_boot: int, seed
             g = g0[rng.integers(0, len(g0), len(g0))]
             r = r0[rng.integers(0, len(r0), len(r0))]
             vals.append(fid_from_features(g, r))
-    q_lo, q_hi = np.quantile(np.asarray(vals), [0.025, 0.975])
-    return {"ci": [float(max(2 * est - q_hi, 0.0)), float(2 * est - q_lo)],
+    from ambient_eval.bootstrap import basic_interval
+
+    lo, hi = basic_interval(est, vals, 0.95)
+    return {"ci": [float(max(lo, 0.0)), float(hi)],
             "bias_corrected": float(max(2 * est - np.mean(vals), 0.0))}
 
 
@@ -122,8 +124,8 @@ def reproducibility(s: DemoSettings, labels: list[str], embed: str, out: Path):
     from ambient_eval.audits.reproducibility_inputs import SamplerSettings
     from ambient_eval.audits.reproducibility_run import ReproOptions, run, write_outputs
 
-    threshold = s.rp_threshold_pixel if embed.startswith("pixel") else 0.6
-    opts = ReproOptions(embed=embed, threshold=threshold, n_boot=max(s.n_boot, 1), boot_seed=s.seed, cache=False,
+    # threshold None: the embedding's default, the same as memorization's (memorization.copy_threshold)
+    opts = ReproOptions(embed=embed, threshold=None, n_boot=max(s.n_boot, 1), boot_seed=s.seed, cache=False,
                         sampler=SamplerSettings(steps=s.sampler_steps, device=s.device))
     seeds = list(range(s.n_samples))
     paths = [str(out / "samples" / f"{lab}.npz") for lab in labels]

@@ -37,7 +37,6 @@ class DemoSettings:
     sampler_steps: int = 12  # EDM Heun steps (NFE = 2 * steps - 1)
     fid_features: str = "pixel-8"  # no-download features for FD/KID/precision/recall (8x8 pixels, 192-d)
     memorization_embed: str = "pixel-16"  # no-download embedding for memorization/RP (centred pixels)
-    rp_threshold_pixel: float = 0.9  # RP cosine threshold for pixel embeddings (ours; paper's 0.6 is SSCD)
     n_boot: int = 200  # bootstrap resamples for every confidence interval
     grid_seeds: int = 12  # seeds shown side by side in the report
     seed: int = 0  # data split, corruption and training seeds (model seeds are seed + offset)

@@ -1,8 +1,9 @@
 """Gate evaluation: load results, refuse incomparable ones, apply every rule -> GateOutcome.
 
 Everything that can make the gate an error (exit 2) is checked before any rule is judged:
-missing kinds, missing metrics, missing baselines and settings that differ in
-results.COMPARABILITY_KEYS. Only then are the rules applied (exit 1 on any failure).
+missing kinds, missing metrics, missing baselines and results that differ
+in their N, reference or a compared metric's feature space (ambient_eval.comparability).
+Only then are the rules applied (exit 1 on any failure).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Sequence
 from ambient_eval.errors import AmbientError
 from ambient_eval.gate.config import GateConfig, Rule
 from ambient_eval.gate.rules import Sample, Verdict, check_bounds, check_significant
-from ambient_eval.results import COMPARABILITY_KEYS, Results, load_results
+from ambient_eval.results import Results, load_results
 
 EXIT_PASS = 0
 EXIT_REGRESSION = 1
@@ -72,7 +73,7 @@ def load_by_kind(paths: Sequence[str | os.PathLike], role: str, *,
     """results.json files (or directories holding one), keyed by kind.
 
     Several results of one kind are an error, unless `as_repeats`: then they are evaluations of
-    one checkpoint over disjoint seed ranges, combined by gate.repeats.combine_repeats.
+    one checkpoint over disjoint seed ranges, combined by metrics.repeats.combine_repeats.
     """
     groups: dict[str, list[tuple[Path, Results]]] = {}
     for p in paths:
@@ -89,23 +90,19 @@ def load_by_kind(paths: Sequence[str | os.PathLike], role: str, *,
             raise AmbientError(f"Two {role} results of kind '{kind}': '{items[0][0]}' and '{items[1][0]}'. "
                                "Pass one results.json per kind, or --as-repeats when they are the same "
                                "checkpoint evaluated over disjoint seed ranges.")
-        from ambient_eval.gate.repeats import combine_repeats
+        from ambient_eval.metrics.repeats import combine_repeats
 
         combined = combine_repeats([r for _, r in items], [str(p) for p, _ in items])
         out[kind] = Loaded(items[0][0], combined, tuple(p for p, _ in items))
     return out
 
 
-def check_comparable(cur: Loaded, base: Loaded) -> None:
-    """Refuse to compare results whose settings differ in COMPARABILITY_KEYS (names the key)."""
-    for key in COMPARABILITY_KEYS:
-        a, b = cur.results.settings.get(key), base.results.settings.get(key)
-        if a != b:
-            raise AmbientError(
-                f"Results are not comparable: setting '{key}' is {b if b is not None else '(missing)'!r} "
-                f"in the baseline '{base.label}' but {a if a is not None else '(missing)'!r} in the current "
-                f"'{cur.label}'. Re-evaluate both with the same {key} (compared keys: "
-                f"{', '.join(COMPARABILITY_KEYS)}).")
+def check_comparable(cur: Loaded, base: Loaded, metrics: Sequence[str] = ()) -> None:
+    """Refuse to compare results that differ in N or reference, or in a compared metric's feature space."""
+    from ambient_eval import comparability
+
+    comparability.check_comparable(base.results.settings, cur.results.settings, metrics,
+                                   label_a=f"the baseline '{base.label}'", label_b=f"the current '{cur.label}'")
 
 
 def _sample(loaded: Loaded, rule: Rule, role: str) -> Sample:
@@ -152,7 +149,8 @@ def evaluate_gate(config: GateConfig, current: dict[str, Loaded],
     _check_settings(config, current)
     for kind in config.kinds:
         if kind in current and kind in baseline:
-            check_comparable(current[kind], baseline[kind])
+            compared = [r.metric.name for r in config.rules if r.metric.kind == kind and r.needs_baseline]
+            check_comparable(current[kind], baseline[kind], list(dict.fromkeys(compared)))
     pairs = []
     for rule in config.rules:
         kind = rule.metric.kind

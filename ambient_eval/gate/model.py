@@ -24,7 +24,7 @@ from typing import Any
 
 from ambient_eval.errors import AmbientError
 from ambient_eval.gate.config import GateConfig
-from ambient_eval.gate.repeats import combine_repeats
+from ambient_eval.metrics.repeats import combine_repeats, seed_label
 from ambient_eval.results import KIND_FID
 
 _FALLBACK = ("run `ambient-eval fid --model CKPT --seeds SEEDS REFERENCE --out DIR` and pass DIR to "
@@ -61,6 +61,16 @@ def check_model_config(config: GateConfig) -> None:
                            "seed ranges as strings, e.g. [\"0-4999\", \"5000-9999\"].")
 
 
+def _label(seeds: str) -> str:
+    """Canonical seed-range label (as `fid --repeats` writes it), or the string as given."""
+    try:
+        from ambient_eval.sampling.seeds import parse_seeds
+
+        return seed_label(parse_seeds(seeds))
+    except (ImportError, AmbientError):
+        return seeds
+
+
 def compute_for_model(config: GateConfig, checkpoint: str, out_dir: str | os.PathLike) -> Path:
     """Evaluate `checkpoint` as [evaluate] says; writes and returns out_dir/results.json."""
     check_model_config(config)
@@ -83,5 +93,5 @@ def compute_for_model(config: GateConfig, checkpoint: str, out_dir: str | os.Pat
     ranges = ev["repeats"] if "repeats" in ev else [ev["seeds"]]
     runs = [fid(None, str(ref) if not str(ev["reference"]).startswith("builtin:") else ev["reference"],
                 model=checkpoint, seeds=seeds, **kwargs) for seeds in ranges]
-    res = runs[0] if len(runs) == 1 else combine_repeats(runs, ranges)
+    res = runs[0] if len(runs) == 1 else combine_repeats(runs, [_label(s) for s in ranges])
     return res.save(Path(out_dir) / "results.json")

@@ -2,8 +2,6 @@
 with its confidence interval as a shaded band (when the results carried CIs)."""
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -11,13 +9,32 @@ from typing import Sequence
 
 from ambient_eval.history import HistoryRow
 from ambient_eval.reports.html import Report
-from ambient_eval.results import COMPARABILITY_KEYS
+from ambient_eval.comparability import problem, signature
+
+
+def _name(row: HistoryRow) -> str:
+    return row.metric.split(".", 1)[1] if row.kind != "fid" and "." in row.metric else row.metric
 
 
 def _signature(row: HistoryRow) -> str:
-    """Short hash of the settings that must match for values to be comparable."""
-    key = json.dumps([row.settings.get(k) for k in COMPARABILITY_KEYS], sort_keys=True, default=str)
-    return hashlib.sha256(key.encode()).hexdigest()[:6]
+    """Short hash of what must match for two values of this metric to be comparable (its feature space)."""
+    return signature(row.settings, _name(row))
+
+
+def incomparable_notes(rows: Sequence[HistoryRow]) -> list[str]:
+    """One sentence per (run, metric) whose values come from different feature spaces or N / reference."""
+    first: dict[tuple[str, str], HistoryRow] = {}
+    notes = []
+    for r in rows:
+        key = (r.run or "(no run)", r.metric)
+        if key not in first:
+            first[key] = r
+            continue
+        why = problem(first[key].settings, r.settings, [_name(r)], label_a=f"evaluation {first[key].evaluation_id}",
+                      label_b=f"evaluation {r.evaluation_id}")
+        if why is not None and all(not n.startswith(f"Run {key[0]}, {r.metric}:") for n in notes):
+            notes.append(f"Run {key[0]}, {r.metric}: not comparable, plotted as separate lines: {why}.")
+    return notes
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
@@ -81,9 +98,8 @@ def write_history_report(rows: Sequence[HistoryRow], path: str | os.PathLike, *,
         report.heading(m)
         if series:
             report.figure(_figure(m, series))
-        if any("[settings " in name for name in series):
-            report.text("Some runs changed comparability settings (" + ", ".join(COMPARABILITY_KEYS) +
-                        "); values with different settings are drawn as separate series.", note=True)
+        for note in incomparable_notes(mrows):
+            report.text(note, note=True)
         nostep = sum(1 for r in mrows if r.step is None)
         if nostep:
             report.text(f"{nostep} value(s) recorded without a training step are listed in the table "

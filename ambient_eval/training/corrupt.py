@@ -23,6 +23,7 @@ from ambient_eval.atomic import ensure_writable_dir
 from ambient_eval.data import corruptions as C
 from ambient_eval.errors import AmbientError
 from ambient_eval.progress import progress
+from ambient_eval.sampling.generate import to_uint8
 from ambient_eval.training.dataset import CORRUPTION_META, CORRUPTION_SETTINGS, OBSERVATIONS
 
 
@@ -39,7 +40,6 @@ def corrupt_source(source, out: str | os.PathLike, kind: str, level: float, *, f
                    seed: int = 0, angle: float | None = None, overwrite: bool = False,
                    batch_size: int = 256) -> dict:
     """Corrupt `source` (ImageSource) into OUT; => summary (counts, paths)."""
-    import torch
     from PIL import Image
 
     out = Path(out)
@@ -70,7 +70,7 @@ def corrupt_source(source, out: str | os.PathLike, kind: str, level: float, *, f
                     for k, pk in zip(sel, p):
                         params[k] = pk
                 obs.append(x.numpy())
-                pix = (x * 127.5 + 128).clip(0, 255).to(torch.uint8)  # EDM quantisation
+                pix = to_uint8(x)  # EDM quantisation, as the sampler writes images
             else:
                 pix = imgs.clone()
                 if len(sel) and kind != "label-flip":

@@ -145,6 +145,6 @@ def test_cli_missing_weights_exit_2(cli, monkeypatch, tmp_path):
     monkeypatch.delenv("AMBIENT_EVAL_WEIGHTS", raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
     r = cli(["fid", tmp_path / "a", tmp_path / "b", "--metrics", "fid", "--out", tmp_path / "out"])
-    if r.exit_code != 2 or "weights-inception" not in (r.stderr + r.stdout):
-        pytest.skip(f"fid CLI not ready yet (exit {r.exit_code})")
+    assert r.exit_code == 2, r.output
+    assert "weights-inception" in " ".join(r.stderr.split())
     assert "Traceback" not in r.stderr and not (tmp_path / "out" / "results.json").exists()

@@ -253,9 +253,7 @@ def test_model_repeats_with_stand_in_api(cli, setup, write_config, monkeypatch):
 
 
 def test_model_end_to_end_with_real_api(cli, tmp_path, write_config):
-    # The real path: tiny native U-Net, pixel features, two seed ranges as repeats. Skips until
-    # the sampler's model_source exists in this build.
-    pytest.importorskip("ambient_eval.sampling.source")
+    # The real path: tiny native U-Net, pixel features, two seed ranges as repeats.
     import torch
 
     from ambient_eval.models import UNetConfig, build_native_model, native_config, save_native

@@ -25,8 +25,10 @@ def _torch_fidelity(gen, ref, **kw):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        # save_cpu_ram: no DataLoader worker processes. Workers pass tensors over an AF_UNIX socket in
+        # $TMPDIR, which hangs when the temp path is long ("AF_UNIX path too long"; issue 11).
         return torch_fidelity.calculate_metrics(input1=str(gen), input2=str(ref), cuda=False, cache=False,
-                                                verbose=False, batch_size=64, **kw)
+                                                verbose=False, batch_size=64, save_cpu_ram=True, **kw)
 
 
 @pytest.fixture(scope="module")

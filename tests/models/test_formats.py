@@ -14,7 +14,7 @@ from ambient_eval.models import VPPrecond, load_model
 from ambient_eval.models.edm_pickle import edm_compat_modules
 from ambient_eval.models.precond import ddpm_alphas_cumprod
 
-diffusers = pytest.importorskip("diffusers")
+import diffusers  # noqa: E402 - a dependency of the `test` extra (pyproject.toml): a missing one must fail
 
 
 def _save_diffusers(path, prediction="epsilon", num_class_embeds=None):
