@@ -126,7 +126,9 @@ def run_memorization(models: Mapping[str, "ImageSource"], train: "ImageSource",
     else:
         index = S.build_index(S.iter_blocks(xb), d, cfg.index, nb=xb.shape[0], use_gpu=use_gpu,
                               train_x=S.train_sample(xb) if cfg.index in ("ivf", "ivfpq") else None)
-        if cfg.index_path:
+        from ambient_eval.features.distributed import is_main
+
+        if cfg.index_path and is_main():  # under torchrun only rank 0 writes files
             S.save_index(index, cfg.index_path, key)
     k_search = max(cfg.k, cfg.carlini_n) if cfg.carlini else cfg.k
     train_names = train.item_names()

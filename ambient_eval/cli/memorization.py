@@ -111,7 +111,12 @@ def memorization(
         for lab, ckpt in zip(labels[len(samples):], model):
             sources[lab] = model_source(ckpt, seed_list, batch_size=batch, steps=steps, device=device,
                                         trust_pickle=trust_pickle)
-    audit = run_memorization(sources, train_src, cfg, cache=None if no_cache else FeatureCache())
+    from ambient_eval.features.distributed import feature_group, is_main
+
+    with feature_group(device):  # under torchrun: ranks share the embedding work (rank 0 writes)
+        audit = run_memorization(sources, train_src, cfg, cache=None if no_cache else FeatureCache())
+    if not is_main():
+        return
     rp = build_report(audit, report_path, top_n=top_n)  # reads images: the step most likely to fail
     written = write_outputs(audit, out)
     _print_summary(audit)
