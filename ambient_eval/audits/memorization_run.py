@@ -17,6 +17,7 @@ import numpy as np
 from ambient_eval.audits import embed as E
 from ambient_eval.audits import memorization as M
 from ambient_eval.audits import search as S
+from ambient_eval.audits import tta as T
 from ambient_eval.errors import AmbientError
 
 if TYPE_CHECKING:
@@ -44,6 +45,9 @@ class MemorizationConfig:
     n_boot: int = M.DEFAULTS.n_boot           # bootstrap resamples for CIs
     seed: int = M.DEFAULTS.seed               # bootstrap and recall-sample seed
     recall_queries: int = S.DEFAULTS.recall_queries   # queries sampled to measure approximate recall@1
+    tta: str = "none"                         # query views: none | flip | shift | flip+shift (tta.py)
+    shards: str | None = None                 # embed the training set into shards in this dir (shards.py)
+    shard_size: int = 65536                   # embeddings per shard file
 
 
 @dataclass
@@ -67,6 +71,7 @@ class MemorizationAudit:
     thresholds: tuple[float, ...]
     embedding: dict[str, Any]
     index: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)   # e.g. an embedding whose similarities are all ~1
 
 
 def _use_gpu(device: str) -> bool | None:
@@ -76,6 +81,8 @@ def _use_gpu(device: str) -> bool | None:
 
 def validate(models: Mapping[str, "ImageSource"], train: "ImageSource", cfg: MemorizationConfig) -> None:
     """Checks that need no embedding (run before any long work)."""
+    if cfg.tta not in T.TTA_MODES:
+        raise AmbientError(f"Unknown --tta '{cfg.tta}'. Use one of: {', '.join(T.TTA_MODES)}.")
     if cfg.index not in S.INDEX_KINDS:
         raise AmbientError(f"Unknown --index '{cfg.index}'. Use one of: {', '.join(S.INDEX_KINDS)}.")
     if cfg.k < 1:
@@ -133,13 +140,18 @@ def run_memorization(models: Mapping[str, "ImageSource"], train: "ImageSource",
     k_search = max(cfg.k, cfg.carlini_n) if cfg.carlini else cfg.k
     train_names = train.item_names()
     audits, queries = [], []
+    top1s: dict[str, np.ndarray] = {}
     for name, src in models.items():
-        xq = E.embed_source(src, extractor, embed=cfg.embed, batch_size=cfg.batch_size, cache=cache)
-        D, I = S.search(index, xq, k_search, progress_desc=f"search {name}")
+        D, I, top_view, xq, views = T.search_views(index, src, extractor, embed=cfg.embed, mode=cfg.tta,
+                                                   k=k_search, batch_size=cfg.batch_size, cache=cache,
+                                                   desc=f"search {name}")
         D = np.clip(D, -1.0, 1.0)  # float32 rounding puts identical unit vectors at 1.0000001
         lc = M.carlini_score(D, n=cfg.carlini_n) if cfg.carlini else None
         table = M.score_table(D, I, thresholds, sample_names=src.item_names(), train_names=train_names,
                               model=name, k=cfg.k, carlini=lc, carlini_delta=cfg.carlini_delta)
+        if cfg.tta != "none":  # which query view matched best (identity, flip, shift(dy,dx), ...)
+            table["top1_view"] = np.asarray(views, dtype=object)[top_view]
+        top1s[name] = D[:, 0]
         flags = None if lc is None else table["carlini_flag"].to_numpy()
         metrics = M.summary_metrics(D[:, 0], thresholds, carlini_flag=flags)
         ci = M.bootstrap_ci(D[:, 0], thresholds, carlini_flag=flags, n_boot=cfg.n_boot, seed=cfg.seed)
@@ -150,7 +162,11 @@ def run_memorization(models: Mapping[str, "ImageSource"], train: "ImageSource",
     index_info.update(S.index_params(index))
     if cfg.index != "flat":  # approximate: measure recall@1 against exact search on a seeded sample
         index_info.update(S.recall_at_1(index, np.concatenate(queries), xb, n=cfg.recall_queries, seed=cfg.seed))
-    return MemorizationAudit(audits, train, cfg, thresholds, info, index_info)
+    pairs = T.random_pair_sims(xb) if xb is not None else None
+    warns = T.degenerate_warnings(top1s, pairs, cfg.embed)
+    for w in warns:
+        log.warning(w)
+    return MemorizationAudit(audits, train, cfg, thresholds, info, index_info, warns)
 
 
 def settings(audit: MemorizationAudit, model: ModelAudit) -> dict[str, Any]:
@@ -160,6 +176,8 @@ def settings(audit: MemorizationAudit, model: ModelAudit) -> dict[str, Any]:
             "train_fingerprint": audit.train.fingerprint(), "n_train": len(audit.train),
             "n_generated": len(model.source), "k": cfg.k, "thresholds": list(audit.thresholds),
             "index": cfg.index, "similarity": "cosine (inner product of L2-normalized embeddings)",
+            "tta": cfg.tta, "tta_shift_px": T.shift_pixels(min(model.source.resolution)) if "shift" in cfg.tta
+            else None,
             "carlini": ({"alpha": M.DEFAULTS.carlini_alpha, "n": cfg.carlini_n, "delta": cfg.carlini_delta,
                          "distance": "l2 of normalized embeddings"} if cfg.carlini else None),
             "bootstrap": {"n_boot": cfg.n_boot, "seed": cfg.seed, "level": M.DEFAULTS.ci_level}}
@@ -176,7 +194,7 @@ def summary(audit: MemorizationAudit) -> dict[str, Any]:
     return {"embedding": audit.embedding, "thresholds": list(audit.thresholds),
             "train": {"description": audit.train.description, "fingerprint": audit.train.fingerprint(),
                       "n": len(audit.train)},
-            "index": audit.index, "k": audit.config.k,
+            "index": audit.index, "k": audit.config.k, "tta": audit.config.tta, "warnings": audit.warnings,
             "models": {m.name: {"description": m.source.description, "metrics": m.metrics, "ci": m.ci}
                        for m in audit.models}}
 
@@ -202,7 +220,7 @@ def write_outputs(audit: MemorizationAudit, out: str | Path) -> list[Path]:
                                             "fingerprint": m.source.fingerprint(), "n": len(m.source)},
                               "train": {"description": audit.train.description,
                                         "fingerprint": audit.train.fingerprint(), "n": len(audit.train)}},
-                      extra={"model": m.name, "index": audit.index})
+                      extra={"model": m.name, "index": audit.index, "warnings": audit.warnings})
         target = out if len(audit.models) == 1 else out / _dir_name(m.name)
         paths.append(res.save(target))
     return paths
