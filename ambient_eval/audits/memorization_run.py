@@ -83,6 +83,11 @@ def validate(models: Mapping[str, "ImageSource"], train: "ImageSource", cfg: Mem
     """Checks that need no embedding (run before any long work)."""
     if cfg.tta not in T.TTA_MODES:
         raise AmbientError(f"Unknown --tta '{cfg.tta}'. Use one of: {', '.join(T.TTA_MODES)}.")
+    if cfg.shards and (cfg.index_path or cfg.index == "hnsw"):
+        raise AmbientError("--shards keeps its index in the shards directory and supports --index flat, ivf "
+                           "or ivfpq; drop --index-path and use one of those index kinds.")
+    if cfg.shard_size < 1:
+        raise AmbientError(f"--shard-size must be at least 1, got {cfg.shard_size}.")
     if cfg.index not in S.INDEX_KINDS:
         raise AmbientError(f"Unknown --index '{cfg.index}'. Use one of: {', '.join(S.INDEX_KINDS)}.")
     if cfg.k < 1:
@@ -111,16 +116,9 @@ def index_key(train: "ImageSource", info: Mapping[str, Any], kind: str) -> dict[
             "normalization": info["normalization"], "index": kind}
 
 
-def run_memorization(models: Mapping[str, "ImageSource"], train: "ImageSource",
-                     cfg: MemorizationConfig = MemorizationConfig(), *,
-                     cache: "FeatureCache | None" = None) -> MemorizationAudit:
-    """Embed the training set once, index it, and score every model's samples against it."""
-    validate(models, train, cfg)
-    thresholds = M.check_thresholds(cfg.thresholds or M.default_thresholds(E.family(cfg.embed)))
-    extractor = E.extractor_for(cfg.embed, weights=cfg.weights, device=cfg.device)
-    info = E.embedding_info(extractor, cfg.embed)
-    d, use_gpu = info["dim"], _use_gpu(cfg.device)
-    key = index_key(train, info, cfg.index)
+def _in_memory_index(train, extractor, cfg: MemorizationConfig, key: dict[str, Any], d: int,
+                     use_gpu: bool | None, cache) -> tuple[Any, Any, dict[str, Any] | None]:
+    """(index, training embeddings or None, saved index key or None): a RAM index, saved/reused at --index-path."""
     saved = S.read_index_key(cfg.index_path) if cfg.index_path else None
     if saved is not None:  # refuse a stale index before any embedding work
         S.check_index_key(cfg.index_path, saved, key, d)
@@ -137,6 +135,28 @@ def run_memorization(models: Mapping[str, "ImageSource"], train: "ImageSource",
 
         if cfg.index_path and is_main():  # under torchrun only rank 0 writes files
             S.save_index(index, cfg.index_path, key)
+    return index, xb, saved
+
+
+def run_memorization(models: Mapping[str, "ImageSource"], train: "ImageSource",
+                     cfg: MemorizationConfig = MemorizationConfig(), *,
+                     cache: "FeatureCache | None" = None) -> MemorizationAudit:
+    """Embed the training set once, index it, and score every model's samples against it."""
+    validate(models, train, cfg)
+    thresholds = M.check_thresholds(cfg.thresholds or M.default_thresholds(E.family(cfg.embed)))
+    extractor = E.extractor_for(cfg.embed, weights=cfg.weights, device=cfg.device)
+    info = E.embedding_info(extractor, cfg.embed)
+    d, use_gpu = info["dim"], _use_gpu(cfg.device)
+    key = index_key(train, info, cfg.index)
+    saved = None
+    if cfg.shards:  # larger than RAM: .npy shards on disk, exact per-shard or on-disk IVF search
+        from ambient_eval.audits import shards as SH
+
+        xb = SH.embed_shards(train, extractor, embed=cfg.embed, out_dir=cfg.shards, shard_size=cfg.shard_size,
+                             batch_size=cfg.batch_size, key={k: v for k, v in key.items() if k != "index"})
+        index = SH.open_index(xb, cfg.index, cfg.shards, key, use_gpu=use_gpu)
+    else:
+        index, xb, saved = _in_memory_index(train, extractor, cfg, key, d, use_gpu, cache)
     k_search = max(cfg.k, cfg.carlini_n) if cfg.carlini else cfg.k
     train_names = train.item_names()
     audits, queries = [], []
@@ -159,7 +179,13 @@ def run_memorization(models: Mapping[str, "ImageSource"], train: "ImageSource",
         queries.append(xq)
     index_info: dict[str, Any] = {"kind": cfg.index, "ntotal": int(index.ntotal), "path": cfg.index_path,
                                   "reused": saved is not None, "gpu": "Gpu" in type(index).__name__}
-    index_info.update(S.index_params(index))
+    if cfg.shards:
+        index_info.update({"shards": cfg.shards, "n_shards": len(xb.files), "shards_reused": xb.reused,
+                           "on_disk": True, "gpu": type(index).__name__ == "GpuShardedFlat"})
+        index_info.update({a: getattr(index, a) for a in ("nlist", "nprobe", "k_factor")
+                           if getattr(index, a, None) is not None})
+    else:
+        index_info.update(S.index_params(index))
     if cfg.index != "flat":  # approximate: measure recall@1 against exact search on a seeded sample
         index_info.update(S.recall_at_1(index, np.concatenate(queries), xb, n=cfg.recall_queries, seed=cfg.seed))
     pairs = T.random_pair_sims(xb) if xb is not None else None
