@@ -83,3 +83,23 @@ def test_memorization_with_shards_equals_in_memory_and_resumes(tmp_path):
         run_memorization(models, ArraySource(train[:100]), cfg)
     with pytest.raises(AmbientError, match="--shards"):
         run_memorization(models, tr, MemorizationConfig(embed="pixel", shards=str(tmp_path / "x"), index="hnsw"))
+
+
+def test_cli_shards_and_tta(cli, tmp_path):
+    import json
+
+    train, gen, _ = planted_set()
+    np.save(tmp_path / "train.npy", train)
+    np.save(tmp_path / "gen.npy", gen)
+    base = ["memorization", str(tmp_path / "gen.npy"), "--train", str(tmp_path / "train.npy"), "--embed", "pixel",
+            "--bootstrap", "10", "--report", str(tmp_path / "r.html")]
+    r = cli([*base, "--shards", str(tmp_path / "sh"), "--shard-size", "64", "--index", "ivf", "--tta", "flip",
+             "--out", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    assert "recall@1 vs exact" in r.output
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert res["settings"]["tta"] == "flip" and res["extra"]["index"]["n_shards"] == 4
+    assert "top1_view" in (tmp_path / "out" / "samples.csv").read_text().splitlines()[0]
+    bad = cli([*base, "--tta", "rotate", "--out", str(tmp_path / "bad")])
+    assert bad.exit_code == 2 and "Unknown --tta" in bad.output and "Traceback" not in bad.output
+    assert not (tmp_path / "bad" / "results.json").exists()
