@@ -14,8 +14,11 @@ which is memory-mapped at search time. IVF-PQ candidates are re-ranked exactly f
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -31,6 +34,21 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 FORMAT = 1
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    # faiss's on-disk inverted lists print progress with C printf ("resizing ...", "IO_FLAG_ONDISK_SAME_DIR:
+    # updating ..."); keep the command's stdout to its own summary lines.
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _shard_name(i: int) -> str:
@@ -261,7 +279,8 @@ def open_index(xb: ShardArray, kind: str, out_dir: str | Path, key: dict[str, An
         if is_main():
             _build_ondisk(xb, kind, out_dir, path, keyfile, full_key)
         barrier()
-    index = faiss.read_index(str(path), faiss.IO_FLAG_ONDISK_SAME_DIR)
+    with _quiet_stdout():
+        index = faiss.read_index(str(path), faiss.IO_FLAG_ONDISK_SAME_DIR)
     k_factor = S.DEFAULTS.refine_k_factor if kind == "ivfpq" else None
     return OnDiskIVF(index, xb, k_factor)
 
@@ -300,7 +319,8 @@ def _build_ondisk(xb: ShardArray, kind: str, out_dir: Path, path: Path, keyfile:
     data = out_dir / f"{kind}.ivfdata"
     if data.exists():
         data.unlink()                          # OnDiskInvertedLists appends to an existing file
-    merge_ondisk(merged, [str(p) for p in parts], str(data), shift_ids=False)
+    with _quiet_stdout():
+        merge_ondisk(merged, [str(p) for p in parts], str(data), shift_ids=False)
     with atomic_path(path) as tmp:
         faiss.write_index(merged, str(tmp))
     write_json(keyfile, full_key)
