@@ -24,6 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "bench_out"
+from ambient_eval.audits.search import DEFAULTS as S_DEFAULTS  # noqa: E402
 
 
 def _save(name: str, data: dict) -> None:
@@ -49,8 +50,12 @@ def bench_ivf(args) -> None:
     t_exact = t_exact_sub * args.nq / args.exact_queries
     print(f"exact: {t_exact_sub:.1f} s for {args.exact_queries} queries => {t_exact:.0f} s for {args.nq} "
           "(scaled linearly)", flush=True)
+    import dataclasses
+
     t0 = time.perf_counter()
-    ivf = S.build_index(S.iter_blocks(xb), 512, "ivf", nb=len(xb), use_gpu=False, train_x=S.train_sample(xb))
+    dflt = dataclasses.replace(S.DEFAULTS, nlist_per_sqrt=args.nlist_per_sqrt, max_train=args.max_train)
+    ivf = S.build_index(S.iter_blocks(xb), 512, "ivf", nb=len(xb), use_gpu=False,
+                        train_x=S.train_sample(xb, dflt), defaults=dflt)
     t_build = time.perf_counter() - t0
     print(f"ivf build {t_build:.0f} s (nlist {ivf.nlist}, nprobe {ivf.nprobe})", flush=True)
     t0 = time.perf_counter()
@@ -61,7 +66,7 @@ def bench_ivf(args) -> None:
     _save("ivf", {"nq": args.nq, "nb": args.nb, "d": 512, "data": "clustered (bench_search.make_data)",
                   "exact_queries_timed": args.exact_queries, "exact_s_subset": t_exact_sub,
                   "exact_s_scaled": t_exact, "ivf_build_s": t_build, "ivf_search_s": t_ivf,
-                  "nlist": int(ivf.nlist), "nprobe": int(ivf.nprobe), "recall_at_1": recall,
+                  "nlist": int(ivf.nlist), "train_rows": args.max_train, "nprobe": int(ivf.nprobe), "recall_at_1": recall,
                   "speedup_search": t_exact / t_ivf, "speedup_incl_build": t_exact / (t_ivf + t_build)})
 
 
@@ -145,6 +150,9 @@ def main() -> None:
     ap.add_argument("--nq", type=int, default=None, help="queries (ivf: 100000; memory: 1000)")
     ap.add_argument("--nb", type=int, default=1_000_000, help="ivf: database size")
     ap.add_argument("--exact-queries", type=int, default=2000, help="ivf: queries timed for exact search")
+    ap.add_argument("--nlist-per-sqrt", type=float, default=S_DEFAULTS.nlist_per_sqrt,
+                    help="ivf: IVF cells = this * sqrt(nb) (ambient-eval default 4)")
+    ap.add_argument("--max-train", type=int, default=S_DEFAULTS.max_train, help="ivf: rows used to train IVF")
     ap.add_argument("--n", type=int, default=None, help="torchrun: images (256); memory: training images (1M)")
     ap.add_argument("--batch", type=int, default=32, help="torchrun: batch size")
     ap.add_argument("--tmp", default=None, help="memory: folder for the 1M-image training array and shards")
