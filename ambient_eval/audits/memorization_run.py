@@ -48,6 +48,7 @@ class MemorizationConfig:
     tta: str = "none"                         # query views: none | flip | shift | flip+shift (tta.py)
     shards: str | None = None                 # embed the training set into shards in this dir (shards.py)
     shard_size: int = 65536                   # embeddings per shard file
+    nprobe: int | None = None                 # IVF cells visited per query (None: search.py default)
 
 
 @dataclass
@@ -86,6 +87,8 @@ def validate(models: Mapping[str, "ImageSource"], train: "ImageSource", cfg: Mem
     if cfg.shards and (cfg.index_path or cfg.index == "hnsw"):
         raise AmbientError("--shards keeps its index in the shards directory and supports --index flat, ivf "
                            "or ivfpq; drop --index-path and use one of those index kinds.")
+    if cfg.nprobe is not None and (cfg.index not in ("ivf", "ivfpq") or cfg.nprobe < 1):
+        raise AmbientError(f"--nprobe {cfg.nprobe} needs --index ivf or ivfpq and a value of at least 1.")
     if cfg.shard_size < 1:
         raise AmbientError(f"--shard-size must be at least 1, got {cfg.shard_size}.")
     if cfg.index not in S.INDEX_KINDS:
@@ -138,6 +141,22 @@ def _in_memory_index(train, extractor, cfg: MemorizationConfig, key: dict[str, A
     return index, xb, saved
 
 
+def _set_nprobe(index: Any, nprobe: int, kind: str) -> None:
+    """--nprobe: IVF cells visited per query (more: higher recall, slower)."""
+    import faiss
+
+    if kind not in ("ivf", "ivfpq") or nprobe < 1:
+        raise AmbientError(f"--nprobe {nprobe} needs --index ivf or ivfpq and a value of at least 1.")
+    if hasattr(index, "nlist") and hasattr(index, "index"):   # shards.OnDiskIVF
+        index.index.nprobe = index.nprobe = min(nprobe, index.nlist)
+        return
+    try:
+        faiss.GpuParameterSpace().set_index_parameter(index, "nprobe", nprobe) if "Gpu" in type(index).__name__ \
+            else setattr(faiss.extract_index_ivf(index), "nprobe", nprobe)
+    except (RuntimeError, AttributeError) as e:
+        log.warning("Could not set nprobe on %s (%s); using its default.", type(index).__name__, e)
+
+
 def run_memorization(models: Mapping[str, "ImageSource"], train: "ImageSource",
                      cfg: MemorizationConfig = MemorizationConfig(), *,
                      cache: "FeatureCache | None" = None) -> MemorizationAudit:
@@ -157,6 +176,8 @@ def run_memorization(models: Mapping[str, "ImageSource"], train: "ImageSource",
         index = SH.open_index(xb, cfg.index, cfg.shards, key, use_gpu=use_gpu)
     else:
         index, xb, saved = _in_memory_index(train, extractor, cfg, key, d, use_gpu, cache)
+    if cfg.nprobe is not None:
+        _set_nprobe(index, cfg.nprobe, cfg.index)
     k_search = max(cfg.k, cfg.carlini_n) if cfg.carlini else cfg.k
     train_names = train.item_names()
     audits, queries = [], []

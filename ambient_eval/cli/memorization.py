@@ -37,6 +37,9 @@ def memorization(
     tta: Annotated[str, typer.Option(
         help="Query views, max similarity over views: none | flip | shift (2 px at 32 px, 8 directions) | "
              "flip+shift. Finds flipped / shifted copies; recorded in results.", metavar="MODE")] = "none",
+    nprobe: Annotated[Optional[int], typer.Option(
+        help="IVF cells searched per query for --index ivf/ivfpq (default max(16, nlist/16)); lower is "
+             "faster, check the printed recall@1.", metavar="N", min=1)] = None,
     shards: Annotated[Optional[Path], typer.Option(
         help="Larger-than-RAM training sets: embed into .npy shards here (resumable) and search shard by "
              "shard; ivf/ivfpq indexes are merged on disk here. See docs/scaling.md.", metavar="DIR")] = None,
@@ -113,7 +116,8 @@ def memorization(
                              thresholds=tuple(threshold) if threshold else None, index=index,
                              index_path=str(index_path) if index_path else None, carlini=carlini,
                              carlini_delta=carlini_delta, batch_size=batch, n_boot=bootstrap, seed=seed,
-                             tta=tta, shards=str(shards) if shards else None, shard_size=shard_size)
+                             tta=tta, shards=str(shards) if shards else None, shard_size=shard_size,
+                             nprobe=nprobe)
     train_src = open_source(train, max_images=max_images)
     labels = model_labels([*samples, *model])
     sources = {lab: open_source(s) for lab, s in zip(labels, samples)}

@@ -94,12 +94,23 @@ def test_cli_shards_and_tta(cli, tmp_path):
     base = ["memorization", str(tmp_path / "gen.npy"), "--train", str(tmp_path / "train.npy"), "--embed", "pixel",
             "--bootstrap", "10", "--report", str(tmp_path / "r.html")]
     r = cli([*base, "--shards", str(tmp_path / "sh"), "--shard-size", "64", "--index", "ivf", "--tta", "flip",
-             "--out", str(tmp_path / "out")])
+             "--nprobe", "2", "--out", str(tmp_path / "out")])
     assert r.exit_code == 0, r.output
     assert "recall@1 vs exact" in r.output
     res = json.loads((tmp_path / "out" / "results.json").read_text())
     assert res["settings"]["tta"] == "flip" and res["extra"]["index"]["n_shards"] == 4
+    assert res["extra"]["index"]["nprobe"] == 2
     assert "top1_view" in (tmp_path / "out" / "samples.csv").read_text().splitlines()[0]
     bad = cli([*base, "--tta", "rotate", "--out", str(tmp_path / "bad")])
     assert bad.exit_code == 2 and "Unknown --tta" in bad.output and "Traceback" not in bad.output
     assert not (tmp_path / "bad" / "results.json").exists()
+
+
+def test_nprobe_in_memory_and_refused_for_flat():
+    train, gen, _ = planted_set()
+    models, tr = {"gen": ArraySource(gen)}, ArraySource(train)
+    audit = run_memorization(models, tr, MemorizationConfig(embed="pixel", device="cpu", n_boot=10, index="ivf",
+                                                            nprobe=1))
+    assert audit.index["nprobe"] == 1 and "recall_at_1" in audit.index
+    with pytest.raises(AmbientError, match="--nprobe"):
+        run_memorization(models, tr, MemorizationConfig(embed="pixel", device="cpu", n_boot=10, nprobe=4))
