@@ -17,6 +17,7 @@ import numpy as np
 from ambient_eval.audits import embed as E
 from ambient_eval.audits import memorization as M
 from ambient_eval.audits import search as S
+from ambient_eval.audits import tta as T
 from ambient_eval.errors import AmbientError
 from ambient_eval.model_inputs import model_labels  # noqa: F401 - re-exported for callers
 
@@ -45,6 +46,10 @@ class MemorizationConfig:
     n_boot: int = M.DEFAULTS.n_boot           # bootstrap resamples for CIs
     seed: int = M.DEFAULTS.seed               # bootstrap and recall-sample seed
     recall_queries: int = S.DEFAULTS.recall_queries   # queries sampled to measure approximate recall@1
+    tta: str = "none"                         # query views: none | flip | shift | flip+shift (tta.py)
+    shards: str | None = None                 # embed the training set into shards in this dir (shards.py)
+    shard_size: int = 65536                   # embeddings per shard file
+    nprobe: int | None = None                 # IVF cells visited per query (None: search.py default)
 
 
 @dataclass
@@ -68,6 +73,7 @@ class MemorizationAudit:
     thresholds: tuple[float, ...]
     embedding: dict[str, Any]
     index: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)   # e.g. an embedding whose similarities are all ~1
 
 
 def _use_gpu(device: str) -> bool | None:
@@ -77,6 +83,15 @@ def _use_gpu(device: str) -> bool | None:
 
 def validate(models: Mapping[str, "ImageSource"], train: "ImageSource", cfg: MemorizationConfig) -> None:
     """Checks that need no embedding (run before any long work)."""
+    if cfg.tta not in T.TTA_MODES:
+        raise AmbientError(f"Unknown --tta '{cfg.tta}'. Use one of: {', '.join(T.TTA_MODES)}.")
+    if cfg.shards and (cfg.index_path or cfg.index == "hnsw"):
+        raise AmbientError("--shards keeps its index in the shards directory and supports --index flat, ivf "
+                           "or ivfpq; drop --index-path and use one of those index kinds.")
+    if cfg.nprobe is not None and (cfg.index not in ("ivf", "ivfpq") or cfg.nprobe < 1):
+        raise AmbientError(f"--nprobe {cfg.nprobe} needs --index ivf or ivfpq and a value of at least 1.")
+    if cfg.shard_size < 1:
+        raise AmbientError(f"--shard-size must be at least 1, got {cfg.shard_size}.")
     if cfg.index not in S.INDEX_KINDS:
         raise AmbientError(f"Unknown --index '{cfg.index}'. Use one of: {', '.join(S.INDEX_KINDS)}.")
     if cfg.k < 1:
@@ -112,6 +127,44 @@ def index_key(train: "ImageSource", info: Mapping[str, Any], kind: str) -> dict[
             "normalization": info["normalization"], "index": kind}
 
 
+def _in_memory_index(train, extractor, cfg: MemorizationConfig, key: dict[str, Any], d: int,
+                     use_gpu: bool | None, cache) -> tuple[Any, Any, dict[str, Any] | None]:
+    """(index, training embeddings or None, saved index key or None): a RAM index, saved/reused at --index-path."""
+    saved = S.read_index_key(cfg.index_path) if cfg.index_path else None
+    if saved is not None:  # refuse a stale index before any embedding work
+        S.check_index_key(cfg.index_path, saved, key, d)
+    xb = None
+    if saved is None or cfg.index != "flat":  # approximate recall needs xb; cached after the first run
+        xb = E.embed_source(train, extractor, embed=cfg.embed, batch_size=cfg.batch_size, cache=cache)
+    if saved is not None:
+        index = S.load_index(cfg.index_path, key, d=d, use_gpu=use_gpu)
+        log.info("Reusing the index %s", cfg.index_path)
+    else:
+        index = S.build_index(S.iter_blocks(xb), d, cfg.index, nb=xb.shape[0], use_gpu=use_gpu,
+                              train_x=S.train_sample(xb) if cfg.index in ("ivf", "ivfpq") else None)
+        from ambient_eval.features.distributed import is_main
+
+        if cfg.index_path and is_main():  # under torchrun only rank 0 writes files
+            S.save_index(index, cfg.index_path, key)
+    return index, xb, saved
+
+
+def _set_nprobe(index: Any, nprobe: int, kind: str) -> None:
+    """--nprobe: IVF cells visited per query (more: higher recall, slower)."""
+    import faiss
+
+    if kind not in ("ivf", "ivfpq") or nprobe < 1:
+        raise AmbientError(f"--nprobe {nprobe} needs --index ivf or ivfpq and a value of at least 1.")
+    if hasattr(index, "nlist") and hasattr(index, "index"):   # shards.OnDiskIVF
+        index.index.nprobe = index.nprobe = min(nprobe, index.nlist)
+        return
+    try:
+        faiss.GpuParameterSpace().set_index_parameter(index, "nprobe", nprobe) if "Gpu" in type(index).__name__ \
+            else setattr(faiss.extract_index_ivf(index), "nprobe", nprobe)
+    except (RuntimeError, AttributeError) as e:
+        log.warning("Could not set nprobe on %s (%s); using its default.", type(index).__name__, e)
+
+
 def run_memorization(models: Mapping[str, "ImageSource"], train: "ImageSource",
                      cfg: MemorizationConfig = MemorizationConfig(), *,
                      cache: "FeatureCache | None" = None) -> MemorizationAudit:
@@ -125,30 +178,32 @@ def run_memorization(models: Mapping[str, "ImageSource"], train: "ImageSource",
     info = E.embedding_info(extractor, cfg.embed)
     d, use_gpu = info["dim"], _use_gpu(cfg.device)
     key = index_key(train, info, cfg.index)
-    saved = S.read_index_key(cfg.index_path) if cfg.index_path else None
-    if saved is not None:  # refuse a stale index before any embedding work
-        S.check_index_key(cfg.index_path, saved, key, d)
-    xb = None
-    if saved is None or cfg.index != "flat":  # approximate recall needs xb; cached after the first run
-        xb = E.embed_source(train, extractor, embed=cfg.embed, batch_size=cfg.batch_size, cache=cache)
-    if saved is not None:
-        index = S.load_index(cfg.index_path, key, d=d, use_gpu=use_gpu)
-        log.info("Reusing the index %s", cfg.index_path)
+    saved = None
+    if cfg.shards:  # larger than RAM: .npy shards on disk, exact per-shard or on-disk IVF search
+        from ambient_eval.audits import shards as SH
+
+        xb = SH.embed_shards(train, extractor, embed=cfg.embed, out_dir=cfg.shards, shard_size=cfg.shard_size,
+                             batch_size=cfg.batch_size, key={k: v for k, v in key.items() if k != "index"})
+        index = SH.open_index(xb, cfg.index, cfg.shards, key, use_gpu=use_gpu)
     else:
-        index = S.build_index(S.iter_blocks(xb), d, cfg.index, nb=xb.shape[0], use_gpu=use_gpu,
-                              train_x=S.train_sample(xb) if cfg.index in ("ivf", "ivfpq") else None)
-        if cfg.index_path:
-            S.save_index(index, cfg.index_path, key)
+        index, xb, saved = _in_memory_index(train, extractor, cfg, key, d, use_gpu, cache)
+    if cfg.nprobe is not None:
+        _set_nprobe(index, cfg.nprobe, cfg.index)
     k_search = max(cfg.k, cfg.carlini_n) if cfg.carlini else cfg.k
     train_names = train.item_names()
     audits, queries = [], []
+    top1s: dict[str, np.ndarray] = {}
     for name, src in models.items():
-        xq = E.embed_source(src, extractor, embed=cfg.embed, batch_size=cfg.batch_size, cache=cache)
-        D, I = S.search(index, xq, k_search, progress_desc=f"search {name}")
+        D, I, top_view, xq, views = T.search_views(index, src, extractor, embed=cfg.embed, mode=cfg.tta,
+                                                   k=k_search, batch_size=cfg.batch_size, cache=cache,
+                                                   desc=f"search {name}")
         D = np.clip(D, -1.0, 1.0)  # float32 rounding puts identical unit vectors at 1.0000001
         lc = M.carlini_score(D, n=cfg.carlini_n) if cfg.carlini else None
         table = M.score_table(D, I, thresholds, sample_names=src.item_names(), train_names=train_names,
                               model=name, k=cfg.k, carlini=lc, carlini_delta=cfg.carlini_delta)
+        if cfg.tta != "none":  # which query view matched best (identity, flip, shift(dy,dx), ...)
+            table["top1_view"] = np.asarray(views, dtype=object)[top_view]
+        top1s[name] = D[:, 0]
         flags = None if lc is None else table["carlini_flag"].to_numpy()
         metrics = M.summary_metrics(D[:, 0], thresholds, carlini_flag=flags)
         ci = M.bootstrap_ci(D[:, 0], thresholds, carlini_flag=flags, n_boot=cfg.n_boot, seed=cfg.seed)
@@ -156,10 +211,20 @@ def run_memorization(models: Mapping[str, "ImageSource"], train: "ImageSource",
         queries.append(xq)
     index_info: dict[str, Any] = {"kind": cfg.index, "ntotal": int(index.ntotal), "path": cfg.index_path,
                                   "reused": saved is not None, "gpu": "Gpu" in type(index).__name__}
-    index_info.update(S.index_params(index))
+    if cfg.shards:
+        index_info.update({"shards": cfg.shards, "n_shards": len(xb.files), "shards_reused": xb.reused,
+                           "on_disk": True, "gpu": type(index).__name__ == "GpuShardedFlat"})
+        index_info.update({a: getattr(index, a) for a in ("nlist", "nprobe", "k_factor")
+                           if getattr(index, a, None) is not None})
+    else:
+        index_info.update(S.index_params(index))
     if cfg.index != "flat":  # approximate: measure recall@1 against exact search on a seeded sample
         index_info.update(S.recall_at_1(index, np.concatenate(queries), xb, n=cfg.recall_queries, seed=cfg.seed))
-    return MemorizationAudit(audits, train, cfg, thresholds, info, index_info)
+    pairs = T.random_pair_sims(xb) if xb is not None else None
+    warns = T.degenerate_warnings(top1s, pairs, cfg.embed)
+    for w in warns:
+        log.warning(w)
+    return MemorizationAudit(audits, train, cfg, thresholds, info, index_info, warns)
 
 
 def settings(audit: MemorizationAudit, model: ModelAudit) -> dict[str, Any]:
@@ -169,6 +234,8 @@ def settings(audit: MemorizationAudit, model: ModelAudit) -> dict[str, Any]:
             "train_fingerprint": audit.train.fingerprint(), "n_train": len(audit.train),
             "n_generated": len(model.source), "k": cfg.k, "thresholds": list(audit.thresholds),
             "index": cfg.index, "similarity": "cosine (inner product of L2-normalized embeddings)",
+            "tta": cfg.tta, "tta_shift_px": T.shift_pixels(min(model.source.resolution)) if "shift" in cfg.tta
+            else None,
             "carlini": ({"alpha": M.DEFAULTS.carlini_alpha, "n": cfg.carlini_n, "delta": cfg.carlini_delta,
                          "distance": "l2 of normalized embeddings"} if cfg.carlini else None),
             "bootstrap": {"n_boot": cfg.n_boot, "seed": cfg.seed, "level": M.DEFAULTS.ci_level}}
@@ -185,7 +252,7 @@ def summary(audit: MemorizationAudit) -> dict[str, Any]:
     return {"embedding": audit.embedding, "thresholds": list(audit.thresholds),
             "train": {"description": audit.train.description, "fingerprint": audit.train.fingerprint(),
                       "n": len(audit.train)},
-            "index": audit.index, "k": audit.config.k,
+            "index": audit.index, "k": audit.config.k, "tta": audit.config.tta, "warnings": audit.warnings,
             "models": {m.name: {"description": m.source.description, "metrics": m.metrics, "ci": m.ci}
                        for m in audit.models}}
 
@@ -211,7 +278,7 @@ def write_outputs(audit: MemorizationAudit, out: str | Path) -> list[Path]:
                                             "fingerprint": m.source.fingerprint(), "n": len(m.source)},
                               "train": {"description": audit.train.description,
                                         "fingerprint": audit.train.fingerprint(), "n": len(audit.train)}},
-                      extra={"model": m.name, "index": audit.index})
+                      extra={"model": m.name, "index": audit.index, "warnings": audit.warnings})
         target = out if len(audit.models) == 1 else out / _dir_name(m.name)
         paths.append(res.save(target))
     return paths

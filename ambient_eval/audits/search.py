@@ -51,6 +51,16 @@ class SearchDefaults:
     hnsw_ef_search: int = 128     # HNSW search-time beam width
     recall_queries: int = 1000    # seeded sample of queries for recall@1 vs exact
     seed: int = 0                 # seed of the IVF training subset and the recall sample
+    blas_database_bs: int = 8192  # faiss exact-search GEMM tile: database rows (faiss default 1024);
+                                  # 4096 queries x 8192 rows = 128 MiB of scores per tile
+
+
+def tune_faiss() -> None:
+    """Larger faiss BLAS tiles for exact inner-product search: fewer, bigger GEMMs (bench_search.py)."""
+    import faiss
+
+    if faiss.cvar.distance_compute_blas_database_bs == 1024:   # leave a user's own setting alone
+        faiss.cvar.distance_compute_blas_database_bs = SearchDefaults.blas_database_bs
 
 
 DEFAULTS = SearchDefaults()
@@ -81,6 +91,7 @@ def knn_blocks(xq: np.ndarray, blocks: Iterable[np.ndarray], k: int = DEFAULTS.k
     """
     import faiss
 
+    tune_faiss()
     # (nq, d) float32, blocks of (nb_i, d) float32 => D (nq, k) float32, I (nq, k) int64
     xq = np.ascontiguousarray(xq, dtype=np.float32)
     nq, d = xq.shape
@@ -246,6 +257,7 @@ def search(index: Any, xq: np.ndarray, k: int = DEFAULTS.k, *, batch: int = DEFA
     """Top-k inner-product search, queries in batches; D sorted descending, ties by lower index."""
     from ambient_eval.progress import progress
 
+    tune_faiss()
     # (nq, d) float32 L2-normalized => D (nq, k) float32, I (nq, k) int64
     xq = np.ascontiguousarray(xq, dtype=np.float32)
     if xq.ndim != 2 or xq.shape[1] != index.d:

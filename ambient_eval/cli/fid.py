@@ -119,6 +119,8 @@ def fid_command(
       ambient-eval fid --model ckpt/ --seeds 0-9999 data/train.zip --metrics fid
 
       ambient-eval fid --compare results/run1/results.json --compare results/run2/results.json
+
+      torchrun --nproc_per_node 2 -m ambient_eval fid samples/ data/train.zip   # ranks share extraction
     """
     import warnings
 
@@ -153,8 +155,9 @@ def fid_command(
     runs = list(earlier)
     if not only_compare:
         from ambient_eval import api
+        from ambient_eval.features.distributed import feature_group, is_main
 
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), feature_group(device):  # torchrun: ranks share extraction
             warnings.simplefilter("ignore")  # api collects them into results.extra["warnings"]
             res = api.fid(generated, reference, metrics=[m for m in metrics.split(",")], features=features,
                           weights=weights, batch_size=batch, device=device, cache=not no_cache,
@@ -162,6 +165,8 @@ def fid_command(
                           kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, fid_method=fid_method,
                           model=model, seeds=seeds, steps=steps, trust_pickle=trust_pickle,
                           repeats=repeats)
+        if not is_main():
+            return
         _check_compare([*earlier, res], [*(str(p) for p in compare or []), "this run"])
         # Write every file first, print last: a closed stdout must not lose results.
         if out is not None:

@@ -36,6 +36,17 @@ def memorization(
     index_path: Annotated[Optional[Path], typer.Option(
         help="Save the training-set index here, or reuse it if it matches the training set and embedding.",
         metavar="FILE")] = None,
+    tta: Annotated[str, typer.Option(
+        help="Query views, max similarity over views: none | flip | shift (2 px at 32 px, 8 directions) | "
+             "flip+shift. Finds flipped / shifted copies; recorded in results.", metavar="MODE")] = "none",
+    nprobe: Annotated[Optional[int], typer.Option(
+        help="IVF cells searched per query for --index ivf/ivfpq (default max(16, nlist/16)); lower is "
+             "faster, check the printed recall@1.", metavar="N", min=1)] = None,
+    shards: Annotated[Optional[Path], typer.Option(
+        help="Larger-than-RAM training sets: embed into .npy shards here (resumable) and search shard by "
+             "shard; ivf/ivfpq indexes are merged on disk here. See docs/scaling.md.", metavar="DIR")] = None,
+    shard_size: Annotated[int, typer.Option(help="Embeddings per shard file with --shards.", metavar="N",
+                                            min=1)] = 65536,
     carlini: Annotated[bool, typer.Option(
         "--carlini", help="Also flag samples by the Carlini et al. 2023 l2-ratio criterion (alpha 0.5, "
                           "50 nearest).")] = False,
@@ -76,6 +87,10 @@ def memorization(
       ambient-eval memorization --model ckpt/ --seeds 0-9999 --train data/ --embed sscd --weights sscd.pt --carlini
 
       ambient-eval memorization big/ --train big_train/ --embed clip --index ivf --index-path train.ivf
+
+      ambient-eval memorization gen/ --train laion/ --embed clip --shards emb/ --index ivfpq --tta flip
+
+      torchrun --nproc_per_node 2 -m ambient_eval memorization gen/ --train data/ --embed pixel
     """
     from ambient_eval.atomic import ensure_writable_dir
     from ambient_eval.audits.memorization_run import (MemorizationConfig, model_labels, run_memorization,
@@ -101,7 +116,9 @@ def memorization(
     cfg = MemorizationConfig(embed=embed, weights=weights, device=device, k=k,
                              thresholds=tuple(threshold) if threshold else None, index=index,
                              index_path=str(index_path) if index_path else None, carlini=carlini,
-                             carlini_delta=carlini_delta, batch_size=batch, n_boot=bootstrap, seed=seed)
+                             carlini_delta=carlini_delta, batch_size=batch, n_boot=bootstrap, seed=seed,
+                             tta=tta, shards=str(shards) if shards else None, shard_size=shard_size,
+                             nprobe=nprobe)
     from ambient_eval.model_inputs import is_checkpoint
 
     for spec in samples:  # the one checkpoint-or-samples rule (model_inputs), as every command
@@ -121,7 +138,12 @@ def memorization(
             # The report's gallery shows the very pixels that were scored (no second sampling pass).
             sources[lab] = KeptImages(model_source(ckpt, seed_list, batch_size=batch, steps=steps,
                                                    device=device, trust_pickle=trust_pickle))
-    audit = run_memorization(sources, train_src, cfg, cache=None if no_cache else FeatureCache())
+    from ambient_eval.features.distributed import feature_group, is_main
+
+    with feature_group(device):  # under torchrun: ranks share the embedding work (rank 0 writes)
+        audit = run_memorization(sources, train_src, cfg, cache=None if no_cache else FeatureCache())
+    if not is_main():
+        return
     rp = build_report(audit, report_path, top_n=top_n)  # reads images: the step most likely to fail
     written = write_outputs(audit, out)
     _print_summary(audit)
@@ -138,6 +160,8 @@ def _print_summary(audit) -> None:
     if "recall_at_1" in audit.index:
         typer.echo(f"approximate index recall@1 vs exact: {audit.index['recall_at_1']:.4f} "
                    f"({audit.index['n_queries']} sampled queries, seed {audit.index['seed']})")
+    for w in audit.warnings:
+        typer.echo("Warning: " + w, err=True)
     for m in audit.models:
         parts = [f"{m.name}: n={int(m.metrics[M.N])}", f"top1 mean {m.metrics[M.TOP1_MEAN]:.4f}"]
         for t in audit.thresholds:

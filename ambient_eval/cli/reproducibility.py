@@ -104,7 +104,12 @@ def reproducibility(
     opts = ReproOptions(embed=embed, weights=weights, threshold=threshold, n_boot=bootstrap, cache=cache,
                         sampler=SamplerSettings(steps=steps, batch_size=batch, device=device,
                                                 trust_pickle=trust_pickle))
-    outcome = run(models, seed_list, opts, train=train, labels=name, fmt=checkpoint_format)
+    from ambient_eval.features.distributed import feature_group, is_main
+
+    with feature_group(device):  # under torchrun: ranks share the embedding work (rank 0 writes)
+        outcome = run(models, seed_list, opts, train=train, labels=name, fmt=checkpoint_format)
+    if not is_main():
+        return
     paths = write_outputs(outcome, opts, seed_list, out, report)
 
     res = outcome.result

@@ -43,6 +43,8 @@ def stats_command(
       ambient-eval stats data/cifar10-train.zip -o reference_stats/cifar10-train.npz
 
       ambient-eval stats data/ffhq/ -o reference_stats/ffhq-clean.npz --features inception-clean
+
+      torchrun --nproc_per_node 2 -m ambient_eval stats data/ffhq/ -o ffhq.npz   # ranks share extraction
     """
     import warnings
 
@@ -55,11 +57,15 @@ def stats_command(
     if output.is_dir():
         raise AmbientError(f"Output '{output}' is a directory; pass a file name ending in .npz.")
     ensure_writable_dir(output.parent if str(output.parent) else ".")
-    with warnings.catch_warnings(record=True) as caught:
+    from ambient_eval.features.distributed import feature_group, is_main
+
+    with warnings.catch_warnings(record=True) as caught, feature_group(device):  # torchrun: ranks share work
         warnings.simplefilter("always")
         st = api.compute_stats(source, features=features, output=feature_output, weights=weights,
                                batch_size=batch, device=device, cache=not no_cache, cache_dir=cache_dir,
                                max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad)
+    if not is_main():
+        return
     for msg in dict.fromkeys(str(w.message) for w in caught):
         typer.echo("Warning: " + msg, err=True)
     st.save(output)

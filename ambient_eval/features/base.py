@@ -33,11 +33,29 @@ class FeatureExtractor:
     weights_sha256: str | None = None       # sha256 of the weights file actually used (None: no weights)
     weights_official: bool = True           # False => results not comparable with published numbers
     weights_path: str | None = None         # where the weights came from (provenance only)
+    network_builds: int = 0                 # class-wide count of networks built (tests, benchmarks)
+
+    # Lazy networks: an extractor with a network sets `self._built = False` in __init__ (after resolving
+    # and hashing its weights, which the cache key needs) and builds it in `_build`, which runs once,
+    # on the first extraction. A warm feature cache therefore never builds a network.
+    _built: bool = True
 
     def __init__(self, device: Any = "auto") -> None:
         from ambient_eval.device import resolve_device
 
         self.device = resolve_device(device) if isinstance(device, (str, type(None))) else device
+
+    def ensure_built(self) -> "FeatureExtractor":
+        """Build the network now if it is not built yet (first extraction does this implicitly)."""
+        if not self._built:
+            self._build()
+            self._built = True
+            FeatureExtractor.network_builds += 1
+        return self
+
+    def _build(self) -> None:
+        # Construct the network on self.device (subclasses with a network override this).
+        pass
 
     @property
     def default_output(self) -> str:
@@ -64,6 +82,7 @@ class FeatureExtractor:
                     f"{tuple(getattr(images, 'shape', ()))}")
             raise AmbientError(f"Extractor '{self.name}' expects NCHW uint8 RGB images, got {desc}. "
                                "Open images through ambient_eval.data, which converts them.")
+        self.ensure_built()
         with torch.inference_mode():
             out = self._extract(images.to(self.device, non_blocking=True))
         result = {}

@@ -75,11 +75,23 @@ class ClipExtractor(FeatureExtractor):
         w = resolve_weights("clip", [OPENAI_VIT_B_32, HF_VIT_B_32], weights)
         self.name, self.mode = "clip", f"open_clip-{model_name}-eval-transform"
         self.weights_sha256, self.weights_official, self.weights_path = w.sha256, w.official, str(w.path)
-        model = build_clip_model(w.path, model_name, self.name)
-        self.model = model.to(self.device)
+        self.model_name = model_name
+        cfg = open_clip.get_model_config(model_name) or {}
+        size = cfg.get("vision_cfg", {}).get("image_size", 224)
+        self.image_size = size if isinstance(size, int) else size[0]
+        self.transform = open_clip.image_transform(self.image_size, is_train=False)
+        self.outputs = {EMBEDDING: int(cfg.get("embed_dim", 512))}
+        self.model, self._built = None, False   # built on the first extraction (lazy: cache hits skip it)
+
+    def _build(self) -> None:
+        model = build_clip_model(Path(self.weights_path), self.model_name, self.name)
         size = model.visual.image_size
-        self.transform = open_clip.image_transform(size if isinstance(size, int) else size[0], is_train=False)
-        self.outputs = {EMBEDDING: int(model.visual.output_dim)}
+        dim = int(model.visual.output_dim)
+        if dim != self.outputs[EMBEDDING] or (size if isinstance(size, int) else size[0]) != self.image_size:
+            raise AmbientError(f"CLIP weights '{self.weights_path}' are not a {self.model_name} model "
+                               f"(embedding dim {dim}, image size {size}). Pass OpenAI's "
+                               f"'{OPENAI_VIT_B_32.file_name}' or an open_clip {self.model_name} state dict.")
+        self.model = model.to(self.device)
 
     def preprocess(self, images):
         # NCHW uint8 => NCHW float32 (open_clip eval transform, via PIL as open_clip does)

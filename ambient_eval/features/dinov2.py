@@ -86,6 +86,35 @@ def build_dinov2_network(path: Path, extractor: str):
     return net.eval().requires_grad_(False)
 
 
+def peek_embed_dim(path: Path, extractor: str) -> int:
+    """Embedding dim of a DINOv2 checkpoint without building the network (memory-mapped read)."""
+    import torch
+
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as f:
+                shape = f.get_slice("pos_embed").get_shape() if "pos_embed" in f.keys() else None
+        else:
+            sd = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            for wrapper in ("state_dict", "model"):
+                if isinstance(sd, dict) and isinstance(sd.get(wrapper), dict):
+                    sd = sd[wrapper]
+            shape = tuple(sd["pos_embed"].shape) if isinstance(sd, dict) and "pos_embed" in sd else None
+    except Exception:  # not mmap-able (old format) or unreadable: the full loader gives the error
+        sd = load_state_dict(path, extractor)
+        shape = tuple(sd["pos_embed"].shape) if "pos_embed" in sd else None
+    if shape is None:
+        raise AmbientError(f"Weights file '{path}' is not a DINOv2 checkpoint (no pos_embed). "
+                           f"Pass '{DINOV2_VITL14.file_name}' ({DINOV2_VITL14.url}).")
+    dim = int(shape[-1])
+    if dim not in _ARCH:
+        raise AmbientError(f"Weights file '{path}' has embedding dim {dim}; DINOv2 ViT/14 has 384, 768, "
+                           f"1024 (ViT-L, FD-DINOv2) or 1536. Pass '{DINOV2_VITL14.file_name}'.")
+    return dim
+
+
 class DinoV2Extractor(FeatureExtractor):
     """CLS token of DINOv2 ViT/14 at 224x224 (see module docstring for the two modes)."""
 
@@ -96,8 +125,14 @@ class DinoV2Extractor(FeatureExtractor):
         self.normalize = normalize
         self.mode = "edm2-bicubic-aa-224-imagenet" if normalize else "ambient-bicubic-aa-224-unit"
         self.weights_sha256, self.weights_official, self.weights_path = w.sha256, w.official, str(w.path)
-        self.net = build_dinov2_network(w.path, self.name).to(self.device)
-        self.outputs = {EMBEDDING: self.net.embed_dim}
+        self.outputs = {EMBEDDING: peek_embed_dim(w.path, self.name)}
+        self.net, self._built = None, False   # built on the first extraction (lazy: cache hits skip it)
+
+    def _build(self) -> None:
+        self.net = build_dinov2_network(Path(self.weights_path), self.name).to(self.device)
+        if self.net.embed_dim != self.outputs[EMBEDDING]:  # the file changed since __init__ peeked at it
+            raise AmbientError(f"Weights file '{self.weights_path}' changed while in use (embedding dim "
+                               f"{self.net.embed_dim}, expected {self.outputs[EMBEDDING]}). Run again.")
 
     def preprocess(self, images):
         # NCHW uint8 => NCHW float32 224x224 (ImageNet-normalized, or in [0, 1] for dinov2-ambient)

@@ -22,33 +22,59 @@ def extract_features(source: "ImageSource", extractor: FeatureExtractor, *, batc
 
     # ImageSource (N images) => {output name: N x dim float32}
     A cache hit does no extraction at all; NaN/Inf features are an error naming the source.
+    Under torchrun the ranks share the work and all receive every row (features/distributed.py).
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise AmbientError(f"Batch size must be a positive integer, got {batch_size!r}. Use e.g. --batch-size 64.")
     n = len(source)
     if n == 0:
         raise AmbientError(f"Image source {source.description} holds no images. Point it at images.")
+    from ambient_eval.features import distributed as D
+
     key = None
     if cache is not None:
         key = cache.key(source.fingerprint(), extractor)
         hit = cache.get(key, extractor.outputs)
-        if hit is not None and all(f.shape[0] == n for f in hit.values()):
+        ok = hit is not None and all(f.shape[0] == n for f in hit.values())
+        if D.all_agree(ok):  # under torchrun: a hit only when every rank hits
             log.info("features of %s with %s: cache hit %s", source.description, extractor.name, key[:12])
             return hit
+    if D.active():  # torchrun: this rank extracts a contiguous run of whole batches, then all gather
+        rank, world = D.rank_world()
+        start, stop = D.batch_range(n, batch_size, rank, world)
+        error = None
+        try:
+            part = _extract_rows(D.iter_range(source, start, stop, batch_size), stop - start, start,
+                                 source, extractor)
+        except AmbientError as e:
+            error, part = str(e), None
+        error = D.broadcast_error(error)
+        if error is not None:
+            raise AmbientError(error)
+        feats = {name: D.gather_rows(part[name], n) for name in extractor.outputs}
+    else:
+        feats = _extract_rows(source.iter_batches(batch_size), n, 0, source, extractor)
+    if cache is not None and key is not None and D.is_main():
+        cache.put(key, feats)
+    return feats
+
+
+def _extract_rows(batches, n: int, offset: int, source, extractor: FeatureExtractor) -> dict[str, np.ndarray]:
+    """Features of the n images yielded by `batches` (rows offset.. of `source`), with checks."""
     feats = {name: np.empty((n, dim), np.float32) for name, dim in extractor.outputs.items()}
     from ambient_eval.progress import progress
 
     bar = progress(None, total=n, desc=f"{extractor.name} features", unit="img")
     done = 0
     try:
-        for _indices, images in source.iter_batches(batch_size):
+        for _indices, images in batches:
             if done + images.shape[0] > n:
                 raise AmbientError(f"Image source {source.description} yielded more than its {n} images. "
                                    "Re-open the source; it changed while being read.")
             out = extractor(images)
             for name, f in out.items():
                 arr = f.numpy()
-                _check_finite(arr, name, source, extractor, done)
+                _check_finite(arr, name, source, extractor, offset + done)
                 feats[name][done:done + arr.shape[0]] = arr
             done += images.shape[0]
             bar.update(images.shape[0])
@@ -57,8 +83,6 @@ def extract_features(source: "ImageSource", extractor: FeatureExtractor, *, batc
     if done != n:
         raise AmbientError(f"Image source {source.description} yielded {done} images but reports {n}. "
                            "Re-open the source; it changed while being read.")
-    if cache is not None and key is not None:
-        cache.put(key, feats)
     return feats
 
 

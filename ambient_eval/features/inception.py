@@ -80,7 +80,10 @@ class InceptionExtractor(FeatureExtractor):
         self.name, self.mode = "inception", "tf-compat"
         self.outputs = {POOL3: 2048, LOGITS: 1008}
         self.weights_sha256, self.weights_official, self.weights_path = w.sha256, w.official, str(w.path)
-        self.net = build_torch_fidelity_inception(w.path, self.name).to(self.device)
+        self.net, self._built = None, False   # built on the first extraction (lazy: cache hits skip it)
+
+    def _build(self) -> None:
+        self.net = build_torch_fidelity_inception(Path(self.weights_path), self.name).to(self.device)
 
     def _extract(self, images):
         # NCHW uint8 (any size) => pool3 N x 2048, logits_unbiased N x 1008
@@ -102,18 +105,23 @@ class InceptionCleanExtractor(FeatureExtractor):
         self.weights_sha256, self.weights_official, self.weights_path = w.sha256, w.official, str(w.path)
         # clean-fid's own resize: PIL bicubic per channel in float, clipped to [0, 255], not quantized
         self.resize = make_resizer("PIL", False, "bicubic", (INPUT_SIZE, INPUT_SIZE))
-        if _is_torchscript(w.path):  # NVIDIA's TorchScript (not pickle; the user supplied this file)
+        self.net = self.script = None
+        self._built = False   # the network is built on the first extraction (lazy: cache hits skip it)
+
+    def _build(self) -> None:
+        import torch
+
+        path = Path(self.weights_path)
+        if _is_torchscript(path):  # NVIDIA's TorchScript (not pickle; the user supplied this file)
             try:
                 with warnings.catch_warnings():  # torch.jit.load is deprecated, but it is NVIDIA's format
                     warnings.simplefilter("ignore", FutureWarning)
-                    self.script = torch.jit.load(str(w.path), map_location="cpu").eval().to(self.device)
+                    self.script = torch.jit.load(str(path), map_location="cpu").eval().to(self.device)
             except Exception as e:
-                raise AmbientError(f"Cannot load TorchScript Inception '{w.path}': {e}. Pass "
+                raise AmbientError(f"Cannot load TorchScript Inception '{path}': {e}. Pass "
                                    f"'{NVIDIA_INCEPTION.file_name}' or '{TORCH_FIDELITY_INCEPTION.file_name}'.") from e
-            self.net = None
         else:
-            self.script = None
-            self.net = build_torch_fidelity_inception(w.path, self.name).to(self.device)
+            self.net = build_torch_fidelity_inception(path, self.name).to(self.device)
 
     def preprocess(self, images):
         # NCHW uint8 (CPU or device) => NCHW float32 in [0, 255], 299x299, on self.device
@@ -128,6 +136,7 @@ class InceptionCleanExtractor(FeatureExtractor):
         # NCHW float in [0, 255] at 299x299 => pool3 N x 2048 (the graph's own (x - 128) / 128)
         import torch
 
+        self.ensure_built()
         if x.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
             raise ValueError(f"expected 299x299 input, got {tuple(x.shape)}")
         x = (x - 128) / 128
@@ -140,6 +149,8 @@ class InceptionCleanExtractor(FeatureExtractor):
     def cleanfid_feat_model(self):
         """A callable for cleanfid.fid.compute_fid(custom_feat_extractor=...): the same network."""
         import torch
+
+        self.ensure_built()
 
         def model_fn(batch):
             # NCHW float [0, 255] 299x299 (clean-fid already resized it) => N x 2048

@@ -48,7 +48,10 @@ class VGG16Extractor(FeatureExtractor):
         self.name, self.mode = "vgg16", "tf-compat-224"
         self.outputs = {FC2_RELU: 4096, FC2: 4096}
         self.weights_sha256, self.weights_official, self.weights_path = w.sha256, w.official, str(w.path)
-        self.net = build_torch_fidelity_vgg16(w.path, self.name).to(self.device)
+        self.net, self._built = None, False   # built on the first extraction (lazy: cache hits skip it)
+
+    def _build(self) -> None:
+        self.net = build_torch_fidelity_vgg16(Path(self.weights_path), self.name).to(self.device)
 
     def _extract(self, images):
         # NCHW uint8 => fc2 / fc2_relu N x 4096

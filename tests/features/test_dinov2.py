@@ -83,7 +83,7 @@ def test_dinov2_and_ambient_preprocessing(dinov2_small_weights):
     torch.testing.assert_close(amb.preprocess(x), r)
     out = fd(x)[EMBEDDING]
     with torch.no_grad():
-        ref = fd.net.forward_features(norm)[:, 0]                   # CLS token after the final norm
+        ref = fd.ensure_built().net.forward_features(norm)[:, 0]                   # CLS token after the final norm
     torch.testing.assert_close(out, ref)
     assert np.isfinite(out.numpy()).all() and out.std() > 0.1
 

@@ -109,7 +109,7 @@ def test_inception_clean_accepts_nvidia_torchscript(tmp_path, images2):
     fake = torch.jit.script(_FakeNvidiaInception().eval())
     path = tmp_path / "inception-2015-12-05.pt"
     fake.save(str(path))
-    ours = _get("inception-clean", path)
+    ours = _get("inception-clean", path).ensure_built()
     assert ours.script is not None and ours.net is None
     x = torch.from_numpy(images2).permute(0, 3, 1, 2)
     out = ours(x)[POOL3]
