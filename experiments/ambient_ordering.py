@@ -220,6 +220,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "experiments_out" / "ambient_ordering")
     p.add_argument("--results", type=Path, default=ROOT / "experiments" / "results")
     p.add_argument("--aggregate-only", action="store_true", help="rebuild the tables from out/seed-K.json")
+    p.add_argument("--only-seed", type=int, default=None, help="run just this seed (parallel processes), no tables")
     a = p.parse_args(argv)
     import torch
 
@@ -232,7 +233,7 @@ def main(argv=None) -> int:
     if not a.aggregate_only:
         pool = load(a.data, a.n, 0)
         ref = feats(load(a.heldout))
-        for seed in range(a.seeds):
+        for seed in (range(a.seeds) if a.only_seed is None else [a.only_seed]):
             f = a.out / f"seed-{seed}.json"
             if f.is_file() and json.loads(f.read_text()).get("settings") == settings:
                 rows.append(json.loads(f.read_text()))
@@ -248,6 +249,9 @@ def main(argv=None) -> int:
     else:
         rows = [json.loads(f.read_text()) for f in sorted(a.out.glob("seed-*.json"))]
         rows = [r for r in rows if r.get("settings") == settings]
+    if a.only_seed is not None:
+        print(f"seed {a.only_seed} done ({time.time() - t0:.0f} s); run --aggregate-only when all seeds are")
+        return 0
     if not rows:
         raise SystemExit(f"no per-seed results with these settings under {a.out}")
     res = aggregate(rows, settings, a.results, None if a.aggregate_only else time.time() - t0)
