@@ -80,9 +80,21 @@ def build(s: DemoSettings | None = None, dest: Path = CHECKPOINT_DIR, work: Path
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     t0 = time.time()
     cmds = commands(s, tmp)
-    for argv in cmds:
+    for argv in cmds[:2]:  # corrupt, annotate
         print("ambient-eval " + " ".join(argv), flush=True)
         subprocess.run([sys.executable, "-m", "ambient_eval", *argv], check=True, env=env)
+    # the four trainings are independent: one process each (cores permitting), logs in work/runs/
+    (tmp / "runs").mkdir(exist_ok=True)
+    procs = []
+    for argv in cmds[2:]:
+        print("ambient-eval " + " ".join(argv), flush=True)
+        log_file = open(tmp / "runs" / f"{Path(argv[3]).name}.log", "w")
+        procs.append((subprocess.Popen([sys.executable, "-m", "ambient_eval", *argv], env=env, stdout=log_file,
+                                       stderr=subprocess.STDOUT), log_file, argv))
+    for p, f, argv in procs:
+        if p.wait() != 0:
+            raise RuntimeError(f"ambient-eval {' '.join(argv)} failed; see {f.name}")
+        f.close()
     from ambient_eval.training.dataset import load_train_data
 
     sha = images_sha256(load_train_data(tmp / "data").images)
@@ -94,7 +106,8 @@ def build(s: DemoSettings | None = None, dest: Path = CHECKPOINT_DIR, work: Path
         _single_file(run / "final", staged / f"{label}.safetensors")
         shutil.copy(run / "loss.csv", staged / f"{label}.loss.csv")
     shutil.copy(tmp / "annotations.jsonl", staged / "annotations.jsonl")
-    recipe = {"settings": recipe_settings(s), "commands": [["ambient-eval", *c] for c in cmds],
+    recipe = {"settings": recipe_settings(s), "commands": [["ambient-eval", *c] for c in commands(s, Path("WORK"))],
+              "work": "WORK = a scratch directory",
               "train_images_sha256": sha, "tool_version": __version__, "seconds": round(time.time() - t0, 1),
               "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     (staged / RECIPE).write_text(json.dumps(recipe, indent=1) + "\n")
