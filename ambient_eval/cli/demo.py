@@ -16,18 +16,18 @@ def demo(
     device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N].", metavar="DEV")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of the data split, corruption and training.",
                                       metavar="SEED")] = 0,
-    retrain: Annotated[bool, typer.Option("--retrain", help="Train the four models here (annotation + 4 x "
-                       "800 steps: ~10-20 CPU minutes) instead of using the shipped checkpoints.")] = False,
+    retrain: Annotated[bool, typer.Option("--retrain", help="Annotate and train the four models here even "
+                       "when shipped checkpoints (ambient_eval/demo/checkpoints, `make demo-models`) match.")] = False,
     pixel_only: Annotated[bool, typer.Option("--pixel-only", help="Use only pixel features even when official "
                           "Inception / DINOv2 / SSCD weights are found locally.")] = False,
 ) -> None:
     """Run the whole story offline in a few minutes on a CPU, ending with one HTML report.
 
-    Built-in 8-px digits, 94% of them
-    blurred; four tiny diffusion models with the same budget (clean subset only, twice with
-    different seeds; naive on all data; Ambient-Omni on all data) - shipped checkpoints trained
-    by `ambient-eval train` (recipe in ambient_eval/demo/checkpoints/recipe.json; `make
-    demo-models` rebuilds them), or trained here with --retrain; sample them with shared seeds;
+    Built-in digits, 90% of them blurred; four tiny diffusion models with the same budget
+    (clean subset only, twice with different seeds; naive on all data; Ambient-Omni on all
+    data), trained here, or taken from checkpoints built by `make demo-models` with
+    `ambient-eval train` (recipe in ambient_eval/demo/checkpoints/recipe.json) when they match
+    the settings (--retrain ignores them); sample them with shared seeds;
     measure quality against held-out clean digits, memorization against each model's
     training set and reproducibility across models; write one combined report.
 

@@ -17,23 +17,23 @@ MODELS = (
 class DemoSettings:
     """Sizes of the offline demo; `quick()` shrinks them for tests."""
 
-    data: str = "builtin:digits:train"  # training pool (built in: scikit-learn digits, 8 px)
-    heldout: str = "builtin:digits:test"  # held-out clean images (297): the FID/KID reference
-    n_train: int | None = 1000  # use this many pool images (seeded subset; None = all 1500)
-    clean_fraction: float = 0.06  # fraction kept clean (60 images: few enough that clean-only memorises)
+    data: str = "builtin:digits-16:train"  # training pool (built in: scikit-learn digits at 16 px)
+    heldout: str = "builtin:digits-16:test"  # held-out clean images: the FID/KID reference
+    n_train: int | None = None  # use at most this many pool images (None = all 1500)
+    clean_fraction: float = 0.1  # fraction of the pool kept clean; the rest is corrupted
     corruption: str = "blur"  # data/corruptions.py kind
-    level: float = 0.8  # Gaussian blur sigma_B in pixels (experiments/ambient_ordering.py regime)
+    level: float = 1.5  # Gaussian blur sigma_B in pixels (strong at 16 px: strokes are ~2 px)
     annotate: str = "classifier"  # Ambient-Omni sigma_tn: "classifier" (annotate.py) | "fixed"
     fixed_sigma: float = 0.5  # sigma_tn of every corrupted image when annotate == "fixed" (model space)
-    classifier_steps: int = 300  # annotation classifier optimisation steps
+    classifier_steps: int = 200  # annotation classifier optimisation steps
     annotate_grid: int = 16  # sigma grid points of the annotation (annotate.py default: 32)
     annotate_draws: int = 2  # noise draws per (image, sigma) (annotate.py default: 4)
     arch: str = "tiny"  # training/config.py ARCHS: tiny U-Net (~50k parameters) for 2 CPU cores
-    steps: int = 800  # optimiser steps per model (equal budget for every model)
+    steps: int = 300  # optimiser steps per model (equal budget for every model)
     batch: int = 64  # images per step
     lr: float = 2e-3  # Adam learning rate
-    warmup_steps: int = 80  # linear learning-rate warm-up
-    ema: float = 2.0  # EMA half-life in thousands of images
+    warmup_steps: int = 50  # linear learning-rate warm-up
+    ema: float = 0.5  # EMA half-life in thousands of images
     pretrained: bool = True  # use the shipped checkpoints (demo/checkpoints) when they match; False = train
     n_samples: int = 256  # samples per model, seeds 0..n_samples-1 (shared noise across models)
     sampler_steps: int = 12  # EDM Heun steps (NFE = 2 * steps - 1)
