@@ -55,6 +55,7 @@ class OrderingDefaults:
     sample_steps: int = 18  # EDM Heun steps
     mem_threshold: float = 0.95  # memorised: Pearson correlation with a clean training image above this
     seeds: int = 3  # seeds 0..seeds-1 (corruption subset, classifier, training)
+    split_seed: int = -1  # >= 0: every seed uses this corruption subset and ONE cached annotation (cheaper)
     threads: int = 1  # torch CPU threads (the machine is shared)
 
 
@@ -91,32 +92,53 @@ def metrics(gen_u8, ref: np.ndarray, clean_train: np.ndarray, thr: float) -> dic
             "memorized": float((max_corr(g, clean_train) > thr).mean())}
 
 
+def annotated_split(a, pool, split: int, out: Path):
+    """Corruption subset `split`, blurred pool and sigma_tn (cached in out/annotation-split-K.npz when
+    --split-seed is given) => (corrupted bool (N,), mixed NCHW uint8, sigma_tn (N,), annotate seconds)."""
+    import torch
+
+    from ambient_eval.data.corruptions import gaussian_blur, select_corrupted
+    from ambient_eval.training.annotate import AnnotateConfig, annotate
+
+    N = len(pool)
+    corrupted = select_corrupted(N, 1 - a.clean_fraction, split)
+    cm = torch.from_numpy(corrupted)
+    mixed = pool.clone()
+    mixed[cm] = gaussian_blur(pool[cm], a.blur)
+    cache = out / f"annotation-split-{split}.npz"
+    key = json.dumps([a.n, a.clean_fraction, a.blur, a.ann_steps, a.ann_grid, a.ann_draws, split])
+    if a.split_seed >= 0 and cache.is_file():
+        with np.load(cache) as z:
+            if str(z["key"]) == key:
+                return corrupted, mixed, z["sigma_tn"], float(z["seconds"])
+    t0 = time.time()
+    ci = np.flatnonzero(corrupted)
+    ann = annotate(mixed[~cm], mixed[cm], ci, AnnotateConfig(steps=a.ann_steps, grid_size=a.ann_grid,
+                                                              draws=a.ann_draws, seed=split))
+    sigma_tn = np.zeros(N, np.float32)
+    sigma_tn[ci] = ann["sigma_tn"]
+    if a.split_seed >= 0:
+        np.savez(cache, key=key, sigma_tn=sigma_tn, seconds=time.time() - t0)
+    return corrupted, mixed, sigma_tn, time.time() - t0
+
+
 def run_seed(a, seed: int, pool, ref: np.ndarray, out: Path) -> dict:
     """Train and evaluate the three models for one seed => row dict (main writes out/seed-K.json)."""
     import torch
 
-    from ambient_eval.data.corruptions import gaussian_blur, select_corrupted
     from ambient_eval.hashing import sha256_json
     from ambient_eval.models import load_model
     from ambient_eval.sampling import generate
-    from ambient_eval.training.annotate import AnnotateConfig, annotate
     from ambient_eval.training.config import TrainConfig
     from ambient_eval.training.dataset import TrainData
     from ambient_eval.training.loop import train
 
     t_seed = time.time()
     N = len(pool)
-    corrupted = select_corrupted(N, 1 - a.clean_fraction, seed)
+    split = seed if a.split_seed < 0 else a.split_seed
+    corrupted, mixed, sigma_tn, t_ann = annotated_split(a, pool, split, out)
     cm = torch.from_numpy(corrupted)
-    mixed = pool.clone()
-    mixed[cm] = gaussian_blur(pool[cm], a.blur)
-    ci = np.flatnonzero(corrupted)
-    t0 = time.time()
-    ann = annotate(mixed[~cm], mixed[cm], ci, AnnotateConfig(steps=a.ann_steps, grid_size=a.ann_grid,
-                                                              draws=a.ann_draws, seed=seed))
-    sigma_tn = np.zeros(N, np.float32)
-    sigma_tn[ci] = ann["sigma_tn"]
-    t_ann = time.time() - t0
+    ann = {"sigma_tn": sigma_tn[corrupted]}
     clean_train = feats(pool[~cm])
 
     def data(imgs, desc):
@@ -221,6 +243,7 @@ def main(argv=None) -> int:
     p.add_argument("--results", type=Path, default=ROOT / "experiments" / "results")
     p.add_argument("--aggregate-only", action="store_true", help="rebuild the tables from out/seed-K.json")
     p.add_argument("--only-seed", type=int, default=None, help="run just this seed (parallel processes), no tables")
+    p.add_argument("--annotate-only", action="store_true", help="with --split-seed: compute and cache the annotation")
     a = p.parse_args(argv)
     import torch
 
@@ -233,6 +256,12 @@ def main(argv=None) -> int:
     if not a.aggregate_only:
         pool = load(a.data, a.n, 0)
         ref = feats(load(a.heldout))
+        if a.annotate_only:
+            if a.split_seed < 0:
+                raise SystemExit("--annotate-only needs --split-seed K")
+            annotated_split(a, pool, a.split_seed, a.out)
+            print(f"annotation cached in {a.out} ({time.time() - t0:.0f} s)")
+            return 0
         for seed in (range(a.seeds) if a.only_seed is None else [a.only_seed]):
             f = a.out / f"seed-{seed}.json"
             if f.is_file() and json.loads(f.read_text()).get("settings") == settings:
