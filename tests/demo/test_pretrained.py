@@ -41,7 +41,8 @@ def test_build_then_install_reproduces_the_demo_data(tmp_path):
     sigma, _, info = res
     assert sigma.shape == (len(data.labels),) and float(sigma[~data.corrupted].max()) == 0.0
     for label, *_ in MODELS:
-        assert load_model(tmp_path / "demo" / "train" / label / "final", device="cpu").img_resolution == data.images.shape[-1]
+        model = load_model(tmp_path / "demo" / "train" / label / "final", device="cpu")
+        assert model.img_resolution == data.images.shape[-1]
         assert info[label]["shipped"] and (tmp_path / "demo" / "train" / label / "loss.csv").is_file()
     # other images (another corruption seed) are refused: the demo then trains
     other = D.prepare_data(DemoSettings(device="cpu", **{**TINY, "seed": 1}), tmp_path / "demo2")
