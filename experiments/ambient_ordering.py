@@ -40,6 +40,7 @@ MODELS = ("clean-only", "naive-all", "ambient-omni")
 class OrderingDefaults:
     data: str = "builtin:digits:train"  # training pool (8x8 digits, 1500 images)
     heldout: str = "builtin:digits:test"  # reference for FD / recall (297 images, disjoint)
+    resolution: int = 8  # images resized to this side (builtin:digits is 32 px; 8 = the native digits)
     n: int = 1000  # training images (seeded subset of the pool, the same for every seed)
     clean_fraction: float = 0.06  # 60 clean images
     blur: float = 0.8  # sigma_B in pixels
@@ -59,18 +60,18 @@ class OrderingDefaults:
     threads: int = 1  # torch CPU threads (the machine is shared)
 
 
-def load(spec: str, n: int | None = None, seed: int = 0):
-    """=> NCHW uint8 (3 channels) tensor, seeded subset of n when given."""
+def load(spec: str, n: int | None = None, seed: int = 0, resolution: int | None = None):
+    """=> NCHW uint8 (3 channels) tensor at resolution x resolution, seeded subset of n when given."""
     import torch
 
     from ambient_eval.data import open_source
 
-    src = open_source(spec, max_images=n, subset_seed=seed)
+    src = open_source(spec, max_images=n, subset_seed=seed, resize=resolution)
     return torch.cat([x for _, x in src.iter_batches(512)])
 
 
 def feats(x) -> np.ndarray:
-    """NCHW uint8 grey digits => (N, H*W) float64 model-space pixels (channel 0; the 3 are equal)."""
+    """NCHW uint8 digits => (N, H*W) float64 model-space pixels of channel 0 (the data are grey)."""
     return x[:, 0].reshape(len(x), -1).numpy().astype(np.float64) / 127.5 - 1.0
 
 
@@ -254,8 +255,8 @@ def main(argv=None) -> int:
     t0 = time.time()
     rows = []
     if not a.aggregate_only:
-        pool = load(a.data, a.n, 0)
-        ref = feats(load(a.heldout))
+        pool = load(a.data, a.n, 0, a.resolution)
+        ref = feats(load(a.heldout, resolution=a.resolution))
         if a.annotate_only:
             if a.split_seed < 0:
                 raise SystemExit("--annotate-only needs --split-seed K")
