@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test clean
+.PHONY: install demo demo-models experiment test clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,14 @@ install: $(STAMP)
 ## The main job end to end on built-in data (no download, no GPU).
 demo: install
 	$(BIN)/ambient-eval demo --out demo_out
+
+## Retrain the demo's shipped checkpoints (ambient_eval/demo/checkpoints) with the CLI recipe (~20 CPU min).
+demo-models: install
+	$(BIN)/python -m ambient_eval.demo.pretrained
+
+## Clean-only vs naive vs Ambient-Omni over 3 seeds (~30 CPU min) -> experiments/results/.
+experiment: install
+	$(BIN)/python experiments/ambient_ordering.py
 
 ## The test suite (what CI runs).
 test: install

@@ -27,8 +27,11 @@ def annotate_command(
                     metavar="MIN,MAX,N")] = "0.01,10,32",
     draws: Annotated[int, typer.Option("--draws", help="Noise draws averaged per sample and sigma.", metavar="K",
                      min=1)] = 4,
-    epsilon: Annotated[float, typer.Option("--epsilon", help="sigma_tn = first sigma with P(corrupted) < 0.5 + "
-                       "epsilon.", metavar="E")] = 0.05,
+    epsilon: Annotated[float, typer.Option("--epsilon", help="sigma_tn = first sigma with P(corrupted) < chance "
+                       "+ epsilon.", metavar="E")] = 0.05,
+    chance: Annotated[str, typer.Option("--chance", help="Chance level the curve is compared with: calibrated "
+                      "(the classifier's mean on clean images at the same sigma) or half (a fixed 0.5).",
+                      metavar="MODE")] = "calibrated",
     train_sigma: Annotated[str, typer.Option("--train-sigma", help="Classifier training noise: log-uniform "
                            "(over the grid) or edm (log-normal).", metavar="DIST")] = "log-uniform",
     resolution: Annotated[Optional[int], typer.Option("--resolution", help="Resize images to RxR (use the same "
@@ -44,7 +47,8 @@ def annotate_command(
 
     Trains a small noise-conditional classifier c(x + sigma z, sigma) to tell clean from
     corrupted images (BCE); sigma_tn = the smallest sigma on the grid where its P(corrupted),
-    averaged over --draws noise draws and smoothed along the grid, falls below 0.5 + epsilon.
+    averaged over --draws noise draws and smoothed along the grid, falls below chance + epsilon
+    (--chance calibrated: the classifier's mean output on clean images at that sigma; half: 0.5).
     Clean samples get 0. The file records the dataset fingerprint; `train` checks it.
 
     Examples:
@@ -64,8 +68,10 @@ def annotate_command(
         raise AmbientError(f"--grid '{grid}' must be MIN,MAX,POINTS, e.g. 0.01,10,32.") from None
     if train_sigma not in ("log-uniform", "edm"):
         raise AmbientError(f"--train-sigma '{train_sigma}' is unknown. Use log-uniform or edm.")
+    if chance not in ("calibrated", "half"):
+        raise AmbientError(f"--chance '{chance}' is unknown. Use calibrated or half.")
     cfg = AnnotateConfig(steps=steps, batch=batch, grid_min=gmin, grid_max=gmax, grid_size=gn, draws=draws,
-                         epsilon=epsilon, train_sigma=train_sigma, seed=seed)
+                         epsilon=epsilon, chance=chance, train_sigma=train_sigma, seed=seed)
     rep = None if no_report else str(report or default_report_path("annotate"))
     res = run_annotate(clean, corrupted, out, cfg, fixed_sigma=fixed_sigma, resolution=resolution, report=rep,
                        device=device, overwrite=overwrite)

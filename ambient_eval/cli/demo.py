@@ -18,15 +18,19 @@ def demo(
     device: Device = "auto",
     seed: Annotated[int, typer.Option(help="Seed of the data split, corruption and training.",
                                       metavar="SEED")] = 0,
+    retrain: Annotated[bool, typer.Option("--retrain", help="Annotate and train the four models here even "
+                       "when shipped checkpoints (ambient_eval/demo/checkpoints, `make demo-models`) match.")] = False,
     pixel_only: Annotated[bool, typer.Option("--pixel-only", help="Use only pixel features even when official "
                           "Inception / DINOv2 / SSCD weights are found locally.")] = False,
 ) -> None:
     """Run the whole story offline in a few minutes on a CPU, ending with one HTML report.
 
-    Built-in digits, 90% of them
-    blurred; train four tiny diffusion models with the same budget (clean subset only, twice
-    with different seeds; naive on all data; Ambient-Omni on all data); sample them with shared
-    seeds; measure quality against held-out clean digits, memorization against each model's
+    Built-in digits, 90% of them blurred; four tiny diffusion models with the same budget
+    (clean subset only, twice with different seeds; naive on all data; Ambient-Omni on all
+    data), trained here, or taken from checkpoints built by `make demo-models` with
+    `ambient-eval train` (recipe in ambient_eval/demo/checkpoints/recipe.json) when they match
+    the settings (--retrain ignores them); sample them with shared seeds;
+    measure quality against held-out clean digits, memorization against each model's
     training set and reproducibility across models; write one combined report.
 
     Needs no download and no GPU. Quality and memorization use pixel features (named in the
@@ -38,6 +42,8 @@ def demo(
       ambient-eval demo
 
       ambient-eval demo --out demo_out --quick
+
+      ambient-eval demo --out demo_full --retrain
 
       ambient-eval demo --out /tmp/demo --device cuda
     """
@@ -55,6 +61,8 @@ def demo(
     check_out_dir(out)  # before any import of torch or any work
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     kw = {"device": device, "seed": seed, "real_features": not pixel_only}
+    if retrain:
+        kw["pretrained"] = False
     settings = DemoSettings.quick(**kw) if quick else DemoSettings(**kw)
     t0 = time.perf_counter()
 

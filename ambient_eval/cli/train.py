@@ -48,9 +48,13 @@ def train_command(
     resolution: Annotated[Optional[int], typer.Option("--resolution", help="Resize images to RxR (bicubic).",
                           metavar="R", min=4)] = None,
     cond: Annotated[bool, typer.Option("--cond/--uncond", help="Class-conditional model (needs labels).")] = False,
-    sigma_policy: Annotated[str, typer.Option("--sigma-policy", help="Corrupted samples with sigma_t below their "
-                            "threshold: mask (zero loss) or truncate (draw sigma_t above it).",
-                            metavar="POLICY")] = "mask",
+    sigma_policy: Annotated[str, typer.Option("--sigma-policy", help="Batch sampling: sigma-first (official "
+                            "Ambient-Omni: draw sigma_t, then an image eligible at it; full batches), or the "
+                            "image-first ablations mask (zero loss below the threshold) and truncate (draw "
+                            "sigma_t above it).", metavar="POLICY")] = "sigma-first",
+    consistency: Annotated[float, typer.Option("--consistency", help="Weight of the Tweedie consistency loss "
+                           "below each sample's sigma_tn (Daras et al. 2024); ambient-omni / noisy; 0 = off.",
+                           metavar="W", min=0.0)] = 0.0,
     checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", help="Checkpoint + resumable state "
                                 "every K steps (and at the end).", metavar="K", min=1)] = 500,
     seed: Annotated[int, typer.Option("--seed", help="Seed of init, batches and noise.", metavar="SEED")] = 0,
@@ -83,7 +87,8 @@ def train_command(
         raise AmbientError("Pass either --steps or --kimg, not both.")
     n_steps = steps if steps is not None else (max(1, round(kimg * 1000 / batch)) if kimg is not None else 2000)
     cfg = TrainConfig(method=method, arch=arch, resolution=resolution, cond=cond, steps=n_steps, batch=batch, lr=lr,
-                      warmup_steps=warmup, ema_halflife_kimg=ema, sigma_policy=sigma_policy, sigma_n=sigma_n,
+                      warmup_steps=warmup, ema_halflife_kimg=ema, sigma_policy=sigma_policy, consistency=consistency,
+                      sigma_n=sigma_n,
                       label_flip=label_flip, cep_gamma=cep_gamma, cep_noise=cep_noise, cep_scale=cep_scale,
                       seed=seed, checkpoint_every=checkpoint_every, device=device, compile=compile)
     cfg.validate()
@@ -97,19 +102,23 @@ def train_command(
     if method != "noisy" and sigma_n is not None:
         raise AmbientError(f"--sigma-n is only used by --method noisy (got --method {method}).")
     data = load_train_data(data, resolution)
-    sigma_tn, ann_fp = None, None
+    sigma_tn, ann_fp, sigma_max = None, None, None
     if annotations is not None:
         from ambient_eval.hashing import sha256_file
 
+        from ambient_eval.training.dataset import read_sigma_max
+
         sigma_tn, _ = read_annotations(annotations, data)
+        sigma_max = read_sigma_max(annotations, len(data))  # locality branch (optional "sigma_max" per record)
         ann_fp = sha256_file(annotations)
         if only_clean:
             keep = np.flatnonzero(sigma_tn == 0)
             if len(keep) == 0:
                 raise AmbientError(f"--only-clean: no sample has sigma_tn = 0 in '{annotations}'.")
             data = subset(data, keep)
-            sigma_tn = None
-    res = train(data, cfg, out, sigma_tn=sigma_tn, annotations_fingerprint=ann_fp, overwrite=overwrite)
+            sigma_tn, sigma_max = None, None
+    res = train(data, cfg, out, sigma_tn=sigma_tn, annotations_fingerprint=ann_fp, overwrite=overwrite,
+                sigma_max=sigma_max)
     if res["start_step"] and res["start_step"] == res["end_step"]:
         typer.echo(f"Run '{out}' is already complete at step {res['end_step']}; nothing to do.")
         return

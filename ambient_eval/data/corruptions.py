@@ -1,7 +1,9 @@
 """Synthetic corruptions for ambient-training experiments, each deterministic given a seed.
 
 Kinds (SPEC "Corruptions"; Ambient-Omni, Daras et al. 2025, Sec. 5; Chen et al. 2024):
-  blur         Gaussian blur, level = sigma_B in pixels (kernel radius ceil(3 sigma_B), reflect pad)
+  blur         Gaussian blur, level = sigma_B in pixels, as scipy.ndimage.gaussian_filter defaults (the
+               official Ambient-Omni corruption): radius int(4 sigma_B + 0.5), half-sample symmetric
+               border (d c b a | a b c d), computed in float64 and rounded to uint8
   jpeg         JPEG re-encoding (Pillow, 4:2:0), level = quality q in 1..95
   motion-blur  linear motion blur, level = kernel length in pixels; angle in degrees or per-sample
                random (drawn from the sample's generator)
@@ -72,9 +74,12 @@ def select_corrupted(n: int, fraction: float, seed: int) -> np.ndarray:
     return mask
 
 
+BLUR_TRUNCATE = 4.0  # kernel radius = int(BLUR_TRUNCATE * sigma_B + 0.5) (scipy.ndimage default)
+
+
 def gaussian_kernel1d(sigma_B: float) -> torch.Tensor:
-    """Normalised 1-D Gaussian taps, radius ceil(3 sigma_B); float64."""
-    r = max(1, int(math.ceil(3.0 * sigma_B)))
+    """Normalised 1-D Gaussian taps exp(-t^2 / (2 sigma_B^2)), |t| <= int(4 sigma_B + 0.5); float64."""
+    r = int(BLUR_TRUNCATE * float(sigma_B) + 0.5)
     t = torch.arange(-r, r + 1, dtype=torch.float64)
     k = torch.exp(-0.5 * (t / sigma_B) ** 2)
     return k / k.sum()
@@ -108,17 +113,36 @@ def _conv_reflect(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.conv2d(xp, w, groups=c)
 
 
+def symmetric_index(n: int, r: int) -> torch.Tensor:
+    """Source positions of a length-n axis padded by r on both sides with half-sample symmetry
+    (d c b a | a b c d | d c b a), repeating for r > n => int64 (n + 2r,)."""
+    j = torch.arange(-r, n + r) % (2 * n)
+    return torch.where(j >= n, 2 * n - 1 - j, j)
+
+
+def _blur_axis(x: torch.Tensor, k: torch.Tensor, dim: int) -> torch.Tensor:
+    # x NCHW float64, k (2r+1,) taps, dim 2 (rows) or 3 (columns): symmetric pad + valid correlation
+    r = (len(k) - 1) // 2
+    xp = x.index_select(dim, symmetric_index(x.shape[dim], r))
+    c = x.shape[1]
+    w = k.to(x.dtype).reshape((1, 1, -1, 1) if dim == 2 else (1, 1, 1, -1)).expand(c, 1, *(
+        (len(k), 1) if dim == 2 else (1, len(k))))
+    return torch.nn.functional.conv2d(xp, w, groups=c)
+
+
 def _to_uint8(x: torch.Tensor) -> torch.Tensor:
     return x.round().clamp(0, 255).to(torch.uint8)
 
 
 def gaussian_blur(images: torch.Tensor, sigma_B: float) -> torch.Tensor:
-    """Gaussian blur. NCHW uint8 => NCHW uint8 (separable, float64, rounded)."""
+    """Gaussian blur. NCHW uint8 => NCHW uint8 (separable, float64, symmetric border, rounded)."""
+    return _to_uint8(gaussian_blur_float(images.to(torch.float64), sigma_B))
+
+
+def gaussian_blur_float(x: torch.Tensor, sigma_B: float) -> torch.Tensor:
+    """The same blur on float NCHW (no rounding); rows then columns."""
     k = gaussian_kernel1d(sigma_B)
-    x = images.to(torch.float64)
-    x = _conv_reflect(x, k[None, :])
-    x = _conv_reflect(x, k[:, None])
-    return _to_uint8(x)
+    return _blur_axis(_blur_axis(x, k, 2), k, 3)
 
 
 def motion_blur(images: torch.Tensor, length: float, angles_deg: Sequence[float]) -> torch.Tensor:

@@ -25,7 +25,7 @@ def train_config(s: DemoSettings, method: str, seed_offset: int):
     from ambient_eval.training.config import TrainConfig
 
     return TrainConfig(method=method, arch=s.arch, steps=s.steps, batch=s.batch, lr=s.lr,
-                       warmup_steps=s.warmup_steps, ema_halflife_kimg=0.5, seed=s.seed + seed_offset,
+                       warmup_steps=s.warmup_steps, ema_halflife_kimg=s.ema, seed=s.seed + seed_offset,
                        checkpoint_every=max(s.steps // 3, 1), device=s.device)
 
 

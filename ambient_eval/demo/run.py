@@ -93,14 +93,22 @@ def _run(s: DemoSettings, out: Path, on_stage: StageCallback | None) -> dict[str
     real = E.probe_real_features(s)
     done("data", t)
 
-    t = stage(2, "annotate", f"sigma_tn for Ambient-Omni ({s.annotate})")
-    sigma_tn, ann_info = D.annotate_sigma(s, data, out, device)
+    from ambient_eval.demo import pretrained as P
+
+    shipped = P.install(data, out) if s.pretrained and P.available(s) else None
+    t = stage(2, "annotate", f"sigma_tn for Ambient-Omni ({'shipped' if shipped else s.annotate})")
+    if shipped is None:
+        sigma_tn, ann_info = D.annotate_sigma(s, data, out, device)
+    else:
+        sigma_tn, ann_info, train_info = shipped
     done("annotate", t)
 
-    t = stage(3, "train", f"training {len(MODELS)} tiny models x {s.steps} steps (batch {s.batch}, {device})")
-    train_info = {}
-    for label, subset, method, off in MODELS:
-        train_info[label] = M.train_model(s, data, label, subset, method, off, sigma_tn, out)
+    t = stage(3, "train", f"{'shipped' if shipped else 'training'} {len(MODELS)} tiny models x {s.steps} steps "
+                          f"(batch {s.batch}{'' if shipped else ', ' + device})")
+    if shipped is None:
+        train_info = {}
+        for label, subset, method, off in MODELS:
+            train_info[label] = M.train_model(s, data, label, subset, method, off, sigma_tn, out)
     done("train", t)
 
     t = stage(4, "sample", f"sampling {s.n_samples} seeds per model ({s.sampler_steps} Heun steps, shared noise)")

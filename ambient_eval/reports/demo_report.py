@@ -153,8 +153,9 @@ def _training_section(rep: Report, ctx: dict[str, Any]) -> None:
     rep.heading("Training curves")
     s = ctx["settings"]
     rep.text(f"Equal budget: {s.steps} steps x batch {s.batch} for every model ({s.arch} U-Net). Loss is the "
-             "EDM-weighted denoising loss per step, smoothed over 10 steps; the ambient model's loss also "
-             "includes masked (unused) samples as zero.")
+             "EDM-weighted denoising loss per step (summed over pixels, as in the official code), smoothed over "
+             "10 steps; the ambient model draws each noise level first and then only images allowed at it "
+             "(full batches).")
     fig = go.Figure()
     for label, *_ in MODELS:
         c = loss_curve(ctx["out"], label)

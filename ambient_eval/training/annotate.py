@@ -4,7 +4,13 @@ A noise-conditional classifier c(x + sigma z, sigma) learns (BCE) to tell clean 
 images. High noise washes out the difference, so for a corrupted sample the classifier's
 P(corrupted) falls towards 1/2 as sigma grows; sigma_tn is the smallest sigma on a sorted grid
 where that probability (averaged over `draws` noise draws per sigma and smoothed along the grid)
-falls below 0.5 + epsilon. Clean samples get sigma_tn = 0.
+falls below chance + epsilon. Clean samples get sigma_tn = 0.
+
+Chance level (`chance`): "calibrated" (default) = the classifier's mean P(corrupted) on the CLEAN
+images at the same sigma (same noise draws, same smoothing). Where noise has erased the difference
+both classes get the same output, whatever prior the classifier settled on (often not exactly 1/2
+after a short training), so an information-free sigma counts as "confused" instead of sending the
+sample to the grid maximum. "half" = the fixed 1/2 (the paper's rule, epsilon on top).
 """
 from __future__ import annotations
 
@@ -35,7 +41,8 @@ class AnnotateConfig:
     train_sigma: str = "log-uniform"  # classifier training sigma: "log-uniform" over the grid, or "edm" log-normal
     draws: int = 4  # noise draws averaged per (sample, sigma)
     smooth: int = 3  # moving-average window along the grid (odd; 1 = none)
-    epsilon: float = 0.05  # SPEC: threshold 0.5 + epsilon
+    epsilon: float = 0.05  # SPEC: threshold chance + epsilon
+    chance: str = "calibrated"  # "calibrated": chance(sigma) = mean P(corrupted) of clean images | "half": 0.5
     seed: int = 0  # classifier init, batches and noise draws
 
 
@@ -145,10 +152,12 @@ def smooth_curves(p: np.ndarray, window: int) -> np.ndarray:
     return np.stack([np.convolve(row, kernel, mode="valid") for row in padded])
 
 
-def sigma_tn_from_curves(p_smooth: np.ndarray, cfg: AnnotateConfig) -> np.ndarray:
-    """SPEC rule: smallest grid sigma with P(corrupted) < 0.5 + epsilon; grid_max when never. (M, G) => (M,)."""
+def sigma_tn_from_curves(p_smooth: np.ndarray, cfg: AnnotateConfig, chance: np.ndarray | float = 0.5) -> np.ndarray:
+    """Smallest grid sigma with P(corrupted) < chance(sigma) + epsilon; grid_max when never.
+
+    (M, G) curves, chance scalar or (G,) => (M,)."""
     grid = sigma_grid(cfg)
-    below = p_smooth < 0.5 + cfg.epsilon
+    below = p_smooth < np.asarray(chance, dtype=np.float64) + cfg.epsilon
     first = np.where(below.any(1), below.argmax(1), len(grid) - 1)
     return grid[first]
 
@@ -179,7 +188,15 @@ def annotate(clean: torch.Tensor, corrupted: torch.Tensor, corrupted_indices, cf
 
     clean, corrupted: NCHW uint8; corrupted_indices: dataset index of each corrupted image (seeds
     its noise). => {'sigma_tn': (M,), 'curves': (M, G) smoothed, 'grid', 'losses', 'accuracy'}."""
+    if cfg.chance not in ("calibrated", "half"):
+        raise ValueError(f"chance must be 'calibrated' or 'half', got {cfg.chance!r}")
     model, losses = train_classifier(clean, corrupted, cfg, device)
     curves = smooth_curves(prob_curves(model, corrupted, list(corrupted_indices), cfg, device), cfg.smooth)
-    return {"sigma_tn": sigma_tn_from_curves(curves, cfg), "curves": curves, "grid": sigma_grid(cfg),
-            "losses": losses, "accuracy": accuracy_vs_sigma(model, clean, corrupted, cfg, device)}
+    chance = np.full(cfg.grid_size, 0.5)
+    if cfg.chance == "calibrated":  # clean images' noise streams: indices past every dataset index
+        sub = clean[:512]
+        clean_curves = smooth_curves(prob_curves(model, sub, [2 ** 40 + i for i in range(len(sub))], cfg, device),
+                                     cfg.smooth)
+        chance = clean_curves.mean(0)
+    return {"sigma_tn": sigma_tn_from_curves(curves, cfg, chance), "curves": curves, "grid": sigma_grid(cfg),
+            "chance": chance, "losses": losses, "accuracy": accuracy_vs_sigma(model, clean, corrupted, cfg, device)}

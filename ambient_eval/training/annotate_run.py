@@ -77,7 +77,7 @@ def run_annotate(clean: str, corrupted: str, out: str | os.PathLike, cfg: Annota
               "clean_fingerprint": clean_fp, "clean": str(clean), "n_corrupted": n_cor,
               "fixed_sigma": fixed_sigma, "resolution": resolution,
               "rule": None if fixed_sigma is not None else {
-                  "epsilon": cfg.epsilon, "draws": cfg.draws, "smooth": cfg.smooth,
+                  "epsilon": cfg.epsilon, "chance": cfg.chance, "draws": cfg.draws, "smooth": cfg.smooth,
                   "grid": [float(s) for s in sigma_grid(cfg)], "classifier_steps": cfg.steps,
                   "train_sigma": cfg.train_sigma, "seed": cfg.seed},
               "tool_version": __version__}

@@ -7,7 +7,7 @@ from ambient_eval.errors import AmbientError
 
 METHODS = ("baseline", "ambient-omni", "noisy", "cep")
 ARCHS = ("tiny", "small", "cifar")
-SIGMA_POLICIES = ("mask", "truncate")
+SIGMA_POLICIES = ("sigma-first", "mask", "truncate")
 CEP_NOISES = ("uniform", "gaussian")
 CEP_SCALES = ("sqrt-dim", "none")
 # Keys that may change between a run and its resumption (everything else must match).
@@ -33,7 +33,10 @@ class TrainConfig:
     P_std: float = 1.2  # EDM
     sigma_data: float = 0.5  # EDM
     s_max: float = 4.0  # Ambient-Omni: use a corrupted sample only at sigma_t > sigma_tn sqrt(s_max/(s_max-1))
-    sigma_policy: str = "mask"  # below-threshold samples: "mask" (zero loss) | "truncate" (resample sigma_t above)
+    # batch sampling: "sigma-first" (official Ambient-Omni: draw sigma_t, then an image eligible at it; full
+    # batches) | image-first ablations: "mask" (zero loss below the threshold) | "truncate" (sigma_t drawn above it)
+    sigma_policy: str = "sigma-first"
+    consistency: float = 0.0  # weight of the Tweedie consistency loss below sigma_tn (Daras et al. 2024); 0 = off
     sigma_n: float | None = None  # noisy method: observation noise std in model space [-1, 1] units
     label_flip: float = 0.0  # flip this fraction of labels (seeded, fixed for the run) before training
     cep_gamma: float = 1.0  # CEP strength gamma (Chen et al. 2024; unconfirmed, a parameter)
@@ -59,7 +62,7 @@ class TrainConfig:
         if self.arch not in ARCHS:
             raise AmbientError(f"Unknown --arch '{self.arch}'. Use one of: {', '.join(ARCHS)}.")
         if self.sigma_policy not in SIGMA_POLICIES:
-            raise AmbientError(f"Unknown --sigma-policy '{self.sigma_policy}'. Use mask or truncate.")
+            raise AmbientError(f"Unknown --sigma-policy '{self.sigma_policy}'. Use {', '.join(SIGMA_POLICIES)}.")
         if self.cep_noise not in CEP_NOISES or self.cep_scale not in CEP_SCALES:
             raise AmbientError(f"Unknown CEP setting noise={self.cep_noise!r} scale={self.cep_scale!r}. "
                                f"Use --cep-noise {'|'.join(CEP_NOISES)} and --cep-scale {'|'.join(CEP_SCALES)}.")
@@ -69,9 +72,13 @@ class TrainConfig:
                             ("--ema", self.ema_halflife_kimg, self.ema_halflife_kimg >= 0),
                             ("--warmup", self.warmup_steps, self.warmup_steps >= 0),
                             ("--s-max", self.s_max, self.s_max > 1),
+                            ("--consistency", self.consistency, self.consistency >= 0),
                             ("--label-flip", self.label_flip, 0 <= self.label_flip <= 1)):
             if not ok:
                 raise AmbientError(f"{name} {v} is out of range. See `ambient-eval train --help`.")
+        if self.consistency > 0 and self.method not in ("ambient-omni", "noisy"):
+            raise AmbientError(f"--consistency acts below each sample's sigma_tn, so it needs --method ambient-omni "
+                               f"or noisy (got {self.method}). Drop --consistency or change the method.")
         if self.method == "noisy" and not (self.sigma_n is None or self.sigma_n > 0):
             raise AmbientError(f"--sigma-n {self.sigma_n} must be positive (model-space units).")
         if self.method == "cep" and not self.cond:

@@ -148,3 +148,21 @@ def read_annotations(path: str | os.PathLike, data: TrainData) -> tuple[np.ndarr
     if not (np.isfinite(sigma).all() and (sigma >= 0).all()):
         raise AmbientError(f"Annotations '{p}' contain negative or non-finite sigma_tn. Re-create them.")
     return sigma.astype(np.float32), header
+
+
+def read_sigma_max(path: str | os.PathLike, n: int) -> np.ndarray | None:
+    """Locality branch: optional per-record "sigma_max" of an annotations file => float32 (n,) or None.
+
+    An image with sigma_max > 0 is used as CLEAN at sigma_t < sigma_max (Ambient-Omni Sec. 4:
+    small crops of an out-of-distribution image look like in-distribution data at low noise).
+    Call after read_annotations (which validated the file)."""
+    rows = [json.loads(ln) for ln in Path(path).read_text().splitlines()[1:] if ln.strip()]
+    if not any("sigma_max" in r for r in rows):
+        return None
+    try:
+        smax = np.array([float(r.get("sigma_max", 0.0)) for r in sorted(rows, key=lambda r: int(r["index"]))])
+    except (TypeError, ValueError) as e:
+        raise AmbientError(f"Annotations '{path}' have a malformed sigma_max: {e}. Re-create them.") from e
+    if len(smax) != n or not (np.isfinite(smax).all() and (smax >= 0).all()):
+        raise AmbientError(f"Annotations '{path}' contain negative or non-finite sigma_max. Re-create them.")
+    return smax.astype(np.float32)

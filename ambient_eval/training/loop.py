@@ -3,7 +3,9 @@
 RUN_DIR layout
   run.json                 config, data/annotations fingerprints (written at the start)
   state.safetensors        resumable state (model, EMA, Adam), the atomic commit point
-  loss.csv                 step, kimg, loss, loss_used, frac_used, lr, sec
+  loss.csv                 step, kimg, loss, loss_used, frac_used, lr, sec, consistency
+Batches: --sigma-policy sigma-first (default, the official Ambient-Omni sampler: training/batches.py)
+draws sigma_t first and then an image eligible at it; mask / truncate draw images first (ablations).
   checkpoints/step-NNNNNNN native checkpoint (EMA weights) every K steps
   final/                   native checkpoint (EMA weights) at the end
 Step k draws all its randomness from generators seeded by (seed, k, rank): a resumed run on CPU
@@ -29,7 +31,9 @@ import torch
 from ambient_eval import __version__, atomic
 from ambient_eval.errors import AmbientError
 from ambient_eval.progress import progress
+from ambient_eval.training.batches import effective_sigma_tn, sample_batch
 from ambient_eval.training.config import TrainConfig
+from ambient_eval.training.consistency import consistency_loss, sample_sigma_below
 from ambient_eval.training.dataset import TrainData
 from ambient_eval.training.ema import ema_beta, ema_update
 from ambient_eval.training.loss import ambient_loss
@@ -37,7 +41,7 @@ from ambient_eval.training.sigma import sample_sigma, sample_sigma_truncated
 from ambient_eval.training.state import load_state, read_state_info, save_state
 
 log = logging.getLogger(__name__)
-LOSS_COLUMNS = ("step", "kimg", "loss", "loss_used", "frac_used", "lr", "sec")
+LOSS_COLUMNS = ("step", "kimg", "loss", "loss_used", "frac_used", "lr", "sec", "consistency")
 RUN_FILES = ("run.json", "state.safetensors", "loss.csv", "checkpoints", "final")
 
 
@@ -120,9 +124,10 @@ def _read_csv(path: Path, upto: int) -> list[dict]:
 
 def train(data: TrainData, cfg: TrainConfig, run_dir: str | os.PathLike, *, sigma_tn: np.ndarray | None = None,
           annotations_fingerprint: str | None = None, overwrite: bool = False,
-          stop_after: int | None = None) -> dict:
+          stop_after: int | None = None, sigma_max: np.ndarray | None = None) -> dict:
     """Train (or resume) a model; => summary dict. `stop_after` ends this invocation after that many
-    steps (tests use it to simulate a kill right after a checkpoint)."""
+    steps (tests use it to simulate a kill right after a checkpoint). `sigma_max` (N,) is the
+    locality branch: an image is used as clean at sigma_t < sigma_max (0 = never)."""
     from ambient_eval.device import resolve_device
     from ambient_eval.models import build_native_model, native_config, save_native
     from ambient_eval.models.base import one_hot
@@ -204,6 +209,10 @@ def train(data: TrainData, cfg: TrainConfig, run_dir: str | os.PathLike, *, sigm
 
     data_imgs = data.images.to(device)
     stn_t = torch.from_numpy(stn)
+    smax_t = None if sigma_max is None or not np.any(sigma_max) else torch.from_numpy(np.asarray(sigma_max, np.float32))
+    corrupted_idx = torch.from_numpy(np.flatnonzero(stn > 0))
+    if cfg.consistency > 0 and len(corrupted_idx) == 0:
+        raise AmbientError("--consistency needs samples with sigma_tn > 0 (corrupted or noisy); this data has none.")
     lab_t = None if labels is None or not cfg.cond else torch.from_numpy(np.asarray(labels, np.int64))
     emb_dim = net_cfg.model_channels
     cep_scale = cfg.cep_gamma / (math.sqrt(emb_dim) if cfg.cep_scale == "sqrt-dim" else 1.0)
@@ -226,12 +235,18 @@ def train(data: TrainData, cfg: TrainConfig, run_dir: str | os.PathLike, *, sigm
     for step in bar:
         g, s = step_generator(cfg.seed, step, rank)
         torch.manual_seed(s)  # dropout / label dropout use the global generator
-        idx = torch.randint(N, (local_batch,), generator=g)
+        if cfg.sigma_policy == "sigma-first":
+            idx, sigma_t = sample_batch(local_batch, stn_t, g, sigma_max=smax_t, P_mean=cfg.P_mean, P_std=cfg.P_std,
+                                        s_max=cfg.s_max)
+            s_tn = stn_t[idx]
+        else:
+            idx = torch.randint(N, (local_batch,), generator=g)
+            s_tn = stn_t[idx]
+            sigma_t = (sample_sigma_truncated(s_tn, g, cfg.P_mean, cfg.P_std, cfg.s_max)
+                       if cfg.sigma_policy == "truncate" else sample_sigma(local_batch, g, cfg.P_mean, cfg.P_std))
+        s_tn = effective_sigma_tn(sigma_t, s_tn, None if smax_t is None else smax_t[idx])  # locality: clean below
         y = data_imgs[idx.to(device)]                                      # NCHW uint8 | float32
         y = y.to(torch.float32) / 127.5 - 1.0 if y.dtype == torch.uint8 else y  # => model space
-        s_tn = stn_t[idx]
-        sigma_t = (sample_sigma_truncated(s_tn, g, cfg.P_mean, cfg.P_std, cfg.s_max) if cfg.sigma_policy == "truncate"
-                   else sample_sigma(local_batch, g, cfg.P_mean, cfg.P_std))
         z_tn = torch.randn(y.shape, generator=g)
         n = torch.randn(y.shape, generator=g)
         onehot = one_hot(lab_t[idx], label_dim, device) if lab_t is not None else None
@@ -252,11 +267,25 @@ def train(data: TrainData, cfg: TrainConfig, run_dir: str | os.PathLike, *, sigm
             return module(x, sig, lab, xi)
 
         loss, used = ambient_loss(D, x_tn, s_tn, sigma_t, n, onehot, cfg.sigma_data, cfg.s_max)
+        total = loss.mean()
+        cons = None
+        if cfg.consistency > 0:  # Tweedie consistency below sigma_tn on a quarter-batch of corrupted samples
+            k = max(1, local_batch // 4)
+            ci = corrupted_idx[torch.randint(len(corrupted_idx), (k,), generator=g)]
+            yc = data_imgs[ci.to(device)]
+            yc = yc.to(torch.float32) / 127.5 - 1.0 if yc.dtype == torch.uint8 else yc
+            tc = stn_t[ci]
+            sc = sample_sigma_below(tc, g, cfg.P_mean, cfg.P_std)
+            zc, z1, z2 = (torch.randn(yc.shape, generator=g).to(device) for _ in range(3))
+            xc = yc + tc.to(device).reshape(-1, 1, 1, 1) * zc if cfg.method == "ambient-omni" else yc
+            lab_c = one_hot(lab_t[ci], label_dim, device) if lab_t is not None else None
+            cons = consistency_loss(D, xc, tc.to(device), sc.to(device), z1, z2, lab_c, cfg.sigma_data).mean()
+            total = total + cfg.consistency * cons
         lr = cfg.lr * min((step + 1) / cfg.warmup_steps, 1.0) if cfg.warmup_steps else cfg.lr
         for group in opt.param_groups:
             group["lr"] = lr
         opt.zero_grad(set_to_none=True)
-        loss.mean().backward()
+        total.backward()
         for p in denoiser.parameters():
             if p.grad is not None:
                 torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
@@ -266,7 +295,8 @@ def train(data: TrainData, cfg: TrainConfig, run_dir: str | os.PathLike, *, sigm
         lv, nu = float(loss.detach().mean()), int(used.sum())
         rows.append({"step": step + 1, "kimg": (step + 1) * cfg.batch / 1e3, "loss": lv,
                      "loss_used": float(loss.detach().sum()) / max(nu, 1), "frac_used": nu / local_batch,
-                     "lr": lr, "sec": round(time.time() - t0, 3)})
+                     "lr": lr, "sec": round(time.time() - t0, 3),
+                     "consistency": 0.0 if cons is None else float(cons.detach())})
         seen += cfg.batch
         recent.append(lv)
         if hasattr(bar, "set_postfix") and (step + 1) % 10 == 0:

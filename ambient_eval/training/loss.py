@@ -2,8 +2,11 @@
 which, with sigma_tn = sigma_n, is the noisy-data (Tweedie) loss of Daras et al. 2024.
 
 Both take any denoiser callable D(x, sigma, labels) -> x0_hat (NCHW float32 in model space) and
-return a per-sample loss (N,) (mean over pixels), so callers choose the reduction; the trainer
-takes the mean over the batch, masked samples included as zeros.
+return a per-sample loss (N,), SUMMED over pixels like the official EDM / Ambient-Omni code (so a
+gradient is C*H*W times the pixel-mean one); callers choose the batch reduction: the trainer takes
+the mean over the batch, masked samples included as zeros. Adam is invariant to a constant loss
+scale up to its eps (1e-8, far below the gradient sizes here), so learning rates are the same as
+with a pixel mean; only the logged loss values are C*H*W times larger.
 """
 from __future__ import annotations
 
@@ -25,10 +28,10 @@ def edm_loss(D: DenoiserFn, y: torch.Tensor, sigma: torch.Tensor, n: torch.Tenso
              labels: torch.Tensor | None = None, sigma_data: float = DEFAULTS.sigma_data) -> torch.Tensor:
     """EDM denoising loss lambda(sigma) ||D(y + sigma n; sigma) - y||^2.
 
-    y, n: NCHW float32 (clean data in model space, standard normal noise); sigma: (N,) => (N,)."""
+    y, n: NCHW float32 (clean data in model space, standard normal noise); sigma: (N,) => (N,), summed over pixels."""
     s = sigma.reshape(-1, 1, 1, 1)
     x0_hat = D(y + s * n, sigma, labels)
-    return edm_weight(sigma, sigma_data) * ((x0_hat.float() - y) ** 2).flatten(1).mean(1)
+    return edm_weight(sigma, sigma_data) * ((x0_hat.float() - y) ** 2).flatten(1).sum(1)
 
 
 def ambient_loss(D: DenoiserFn, x_tn: torch.Tensor, sigma_tn: torch.Tensor, sigma_t: torch.Tensor,
@@ -56,5 +59,5 @@ def ambient_loss(D: DenoiserFn, x_tn: torch.Tensor, sigma_tn: torch.Tensor, sigm
     x_tn_hat = r * x_t + (1 - r) * x0_hat
     factor = (st2 ** 2 / (st2 - stn2) ** 2).clamp(max=s_max ** 2).float()
     w = torch.where(used, edm_weight(sigma_t, sigma_data) * factor, torch.zeros_like(factor))
-    err = ((x_tn_hat - x_tn) ** 2).flatten(1).mean(1)
+    err = ((x_tn_hat - x_tn) ** 2).flatten(1).sum(1)
     return torch.where(used, w * err, torch.zeros_like(err)), used

@@ -74,3 +74,14 @@ def test_annotate_cli_same_source_without_metadata_fails(cli, tiny_folder, tmp_p
     out = tmp_path / "a.jsonl"
     r = cli(["annotate", tiny_folder, tiny_folder, "-o", out, "--no-report"])
     assert r.exit_code == 2 and "corruption.jsonl" in r.output and not out.exists()
+
+
+def test_calibrated_chance_uses_the_clean_curve():
+    """A classifier whose prior settled at 0.6: the fixed 0.5 + eps rule never fires (grid maximum),
+    the calibrated rule fires where the corrupted curve meets the clean curve."""
+    cfg = AnnotateConfig(grid_min=0.01, grid_max=10.0, grid_size=4)     # grid 0.01, 0.1, 1, 10
+    clean = np.array([0.05, 0.2, 0.6, 0.6])
+    corrupted = np.array([[0.99, 0.9, 0.62, 0.61], [0.99, 0.63, 0.61, 0.6]])
+    np.testing.assert_allclose(sigma_tn_from_curves(corrupted, cfg, 0.5), [10.0, 10.0])
+    np.testing.assert_allclose(sigma_tn_from_curves(corrupted, cfg, clean), [1.0, 1.0])
+    assert AnnotateConfig().chance == "calibrated"

@@ -15,18 +15,50 @@ def _imgs(n=6, size=12, seed=0):
     return torch.from_numpy(random_images(n, size=size, seed=seed)).permute(0, 3, 1, 2).contiguous()
 
 
-def test_gaussian_blur_matches_scipy():
-    from scipy.ndimage import gaussian_filter
+def _numpy_blur_oracle(img: np.ndarray, sigma: float) -> np.ndarray:
+    """The definition, written directly: out[y,x] = sum_{u,v} g(u) g(v) img[m(y+u), m(x+v)], with
+    g the Gaussian normalised over |t| <= int(4 sigma + 0.5) and m the half-sample mirror."""
+    r = int(4 * sigma + 0.5)
+    t = np.arange(-r, r + 1)
+    g = np.exp(-t ** 2 / (2 * sigma ** 2))
+    g /= g.sum()
 
+    def m(i, n):  # ... d c b a | a b c d | d c b a ...
+        i = i % (2 * n)
+        return 2 * n - 1 - i if i >= n else i
+
+    H, W = img.shape[-2:]
+    out = np.zeros(img.shape, dtype=np.float64)
+    for y in range(H):
+        for x in range(W):
+            acc = 0.0
+            for a, u in enumerate(t):
+                for b, v in enumerate(t):
+                    acc = acc + g[a] * g[b] * img[..., m(y + u, H), m(x + v, W)]
+            out[..., y, x] = acc
+    return out
+
+
+@pytest.mark.parametrize("sigma", [0.6, 0.8, 1.0, 2.5])
+def test_gaussian_blur_equals_definition_at_the_border(sigma):
+    x = _imgs(n=2, size=8)
+    ours = C.gaussian_blur_float(x.to(torch.float64), sigma).numpy()
+    ref = _numpy_blur_oracle(x.numpy().astype(np.float64), sigma)
+    assert np.abs(ours - ref).max() < 1e-9            # every pixel, borders included (radius > 8 at 2.5)
+    u8 = C.gaussian_blur(x, sigma).numpy().astype(float)
+    assert np.abs(u8 - np.clip(np.round(ref), 0, 255)).max() == 0
+
+
+def test_gaussian_blur_matches_scipy_gaussian_filter():
+    gaussian_filter = pytest.importorskip("scipy.ndimage").gaussian_filter  # third-party reference
     x = _imgs()
     for sigma in (0.6, 1.0, 2.0):
-        ours = C.gaussian_blur(x, sigma).numpy().astype(float)
-        # torch 'reflect' padding == scipy 'mirror'; radius ceil(3 sigma) == scipy truncate when integral
-        r = int(np.ceil(3 * sigma))
-        ref = gaussian_filter(x.numpy().astype(float), sigma=(0, 0, sigma, sigma), mode="mirror", truncate=r / sigma)
-        assert np.abs(ours - np.clip(np.round(ref), 0, 255)).max() <= 1
+        ours = C.gaussian_blur_float(x.to(torch.float64), sigma).numpy()
+        ref = gaussian_filter(x.numpy().astype(np.float64), sigma=(0, 0, sigma, sigma))  # defaults: reflect, 4.0
+        assert np.abs(ours - ref).max() < 1e-9
     const = torch.full((1, 3, 8, 8), 77, dtype=torch.uint8)
     assert torch.equal(C.gaussian_blur(const, 1.5), const)
+    assert len(C.gaussian_kernel1d(1.0)) == 9 and len(C.gaussian_kernel1d(0.6)) == 5  # int(4 s + 0.5)
 
 
 def test_motion_kernel_shape_and_normalisation():
