@@ -43,9 +43,10 @@ def _message(text: str, t: Path) -> str:
     if start is None:                             # success: the last line (verdict, 'Report: ...')
         msg = lines[-1] if lines else ""
         msg = next((ln for ln in lines if ln.startswith("Gate ")), msg)
-    elif lines[start].startswith("Usage"):       # click usage error: the text inside the box
-        box = [ln.strip(" │╭╮╰╯─") for ln in lines[start:] if ln.startswith("│")]
-        msg = "Usage error: " + " ".join(b for b in box if b)
+    elif lines[start].startswith("Usage"):       # click usage error: its plain "Error: ..." line
+        err = [ln for ln in lines[start:] if ln.startswith("Error")]
+        assert err, f"usage error without an 'Error:' line: {lines[start:]}"
+        msg = "Usage error: " + err[0].removeprefix("Error:").strip()
     else:
         para = []
         for ln in lines[start:]:
