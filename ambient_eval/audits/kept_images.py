@@ -11,31 +11,17 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ambient_eval.data.base import ImageSource
+from ambient_eval.data.base import ImageSource, WrappedSource
 
 
-class KeptImages(ImageSource):
+class KeptImages(WrappedSource):
     """An ImageSource that remembers what it has read (same names, labels, fingerprint as `base`)."""
 
     def __init__(self, base: ImageSource) -> None:
-        super().__init__()
-        self.base = base
+        super().__init__(base)
         self.description = base.description
         self._kept: np.ndarray | None = None          # uint8 NCHW, allocated on the first read
         self._have = np.zeros(len(base), dtype=bool)
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    @property
-    def resolution(self) -> tuple[int, int]:
-        return self.base.resolution
-
-    def item_names(self) -> list[str]:
-        return self.base.item_names()
-
-    def labels(self):
-        return self.base.labels()
 
     def fingerprint(self) -> str:
         return self.base.fingerprint()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ambient_eval.data.base import ImageSource
+from ambient_eval.data.base import ImageSource, WrappedSource
 from ambient_eval.errors import AmbientError
 
 if TYPE_CHECKING:
@@ -70,26 +70,13 @@ def view_transforms(mode: str, side: int) -> list[tuple[str, Callable]]:
     return views
 
 
-class ViewSource(ImageSource):
+class ViewSource(WrappedSource):
     """`base` with a transform applied to every image (same order, names and size)."""
 
     def __init__(self, base: ImageSource, view: str, transform: Callable) -> None:
-        super().__init__()
-        self.base, self.view, self.transform = base, view, transform
+        super().__init__(base)
+        self.view, self.transform = view, transform
         self.description = f"{base.description} [view {view}]"
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    @property
-    def resolution(self) -> tuple[int, int]:
-        return self.base.resolution
-
-    def item_names(self) -> list[str]:
-        return self.base.item_names()
-
-    def labels(self):
-        return self.base.labels()
 
     def read(self, indices: Sequence[int]):
         return self.transform(self.base.read(indices))
