@@ -114,7 +114,7 @@ def check_report(html_path: str | os.PathLike, screenshot_path: str | os.PathLik
     if chromium is None:
         raise AmbientError(f"No Chromium found (looked for ${CHROMIUM_ENV} and {', '.join(CHROMIUM_CANDIDATES)}). "
                            f"{INSTALL_HINT}.")
-    with tempfile.TemporaryDirectory(prefix="ae-browser-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ae-browser-", dir=_short_tmp()) as tmp:
         page = Path(tmp) / "page.html"
         page.write_text(_inject(src.read_text(encoding="utf-8", errors="replace"), src, settings),
                         encoding="utf-8")
@@ -183,14 +183,27 @@ def _inject(text: str, src: Path, settings: BrowserCheckSettings) -> str:
     return snippet + text
 
 
+def _short_tmp() -> str | None:
+    """A temp folder with a short path: Chromium puts unix sockets in its profile and temp folders,
+    and a socket path over ~107 bytes makes it crash (a long $TMPDIR, e.g. in CI)."""
+    here = tempfile.gettempdir()
+    if len(here) <= 40:
+        return None
+    for d in ("/tmp", "/var/tmp", "/dev/shm"):
+        if os.path.isdir(d) and os.access(d, os.W_OK | os.X_OK):
+            return d
+    return None
+
+
 def _run(chromium: str, tmp: str, tag: str, settings: BrowserCheckSettings, width: int, height: int,
          *args: str) -> str:
     """One headless Chromium launch with a fresh profile; stdout. Kills its process group on timeout."""
     cmd = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={Path(tmp) / ('profile-' + tag)}",
            f"--window-size={width},{height}", f"--virtual-time-budget={settings.virtual_time_budget_ms}",
            *args]
+    env = {**os.environ, "TMPDIR": tmp}          # Chromium's own sockets: short paths too
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, env=env)
     try:
         out, err = proc.communicate(timeout=settings.timeout_s)
     except subprocess.TimeoutExpired:

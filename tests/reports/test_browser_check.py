@@ -74,3 +74,18 @@ def test_missing_chromium_or_report_is_a_clean_error(tmp_path, monkeypatch, caps
         bc.check_report(page, None)
     assert bc.main([str(tmp_path / "missing.html")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_chromium_temp_folder_is_short_under_a_long_tmpdir(tmp_path, monkeypatch):
+    """Chromium's unix sockets fail (exit -6) under a long $TMPDIR: its profile goes to a short folder."""
+    import tempfile
+
+    from ambient_eval.reports import browser_check
+
+    long_dir = tmp_path / ("a-very-long-directory-name-" * 4)
+    long_dir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(long_dir))
+    short = browser_check._short_tmp()
+    assert short is not None and len(short) <= 40
+    monkeypatch.setattr(tempfile, "tempdir", "/tmp")
+    assert browser_check._short_tmp() is None
