@@ -11,7 +11,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ambient_eval.data.base import ImageSource, WrappedSource
+from ambient_eval.data.base import ImageSource
+from ambient_eval.data.wrapped import WrappedSource
 
 
 class KeptImages(WrappedSource):

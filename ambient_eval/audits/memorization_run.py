@@ -16,6 +16,7 @@ import numpy as np
 
 from ambient_eval.audits import embed as E
 from ambient_eval.audits import memorization as M
+from ambient_eval.audits import index_files as IF
 from ambient_eval.audits import search as S
 from ambient_eval.audits import tta as T
 from ambient_eval.errors import AmbientError
@@ -130,14 +131,14 @@ def index_key(train: "ImageSource", info: Mapping[str, Any], kind: str) -> dict[
 def _in_memory_index(train, extractor, cfg: MemorizationConfig, key: dict[str, Any], d: int,
                      use_gpu: bool | None, cache) -> tuple[Any, Any, dict[str, Any] | None]:
     """(index, training embeddings or None, saved index key or None): a RAM index, saved/reused at --index-path."""
-    saved = S.read_index_key(cfg.index_path) if cfg.index_path else None
+    saved = IF.read_index_key(cfg.index_path) if cfg.index_path else None
     if saved is not None:  # refuse a stale index before any embedding work
-        S.check_index_key(cfg.index_path, saved, key, d)
+        IF.check_index_key(cfg.index_path, saved, key, d)
     xb = None
     if saved is None or cfg.index != "flat":  # approximate recall needs xb; cached after the first run
         xb = E.embed_source(train, extractor, embed=cfg.embed, batch_size=cfg.batch_size, cache=cache)
     if saved is not None:
-        index = S.load_index(cfg.index_path, key, d=d, use_gpu=use_gpu)
+        index = IF.load_index(cfg.index_path, key, d=d, use_gpu=use_gpu)
         log.info("Reusing the index %s", cfg.index_path)
     else:
         index = S.build_index(S.iter_blocks(xb), d, cfg.index, nb=xb.shape[0], use_gpu=use_gpu,
@@ -145,7 +146,7 @@ def _in_memory_index(train, extractor, cfg: MemorizationConfig, key: dict[str, A
         from ambient_eval.features.distributed import is_main
 
         if cfg.index_path and is_main():  # under torchrun only rank 0 writes files
-            S.save_index(index, cfg.index_path, key)
+            IF.save_index(index, cfg.index_path, key)
     return index, xb, saved
 
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ambient_eval.data.base import ImageSource, WrappedSource
+from ambient_eval.data.base import ImageSource
+from ambient_eval.data.wrapped import WrappedSource
 from ambient_eval.errors import AmbientError
 
 if TYPE_CHECKING:

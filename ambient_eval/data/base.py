@@ -308,23 +308,3 @@ def array_layout(arr: np.ndarray, what: str) -> str:
         f"{what} has shape {tuple(s)}, which is ambiguous or not an image batch. "
         "Store images as (N, H, W, C) uint8 with C = 1 or 3 (or (N, H, W) for grayscale).")
 
-
-class WrappedSource(ImageSource):
-    """An ImageSource over another one: same length, size, names and labels as `base`."""
-
-    def __init__(self, base: ImageSource) -> None:
-        super().__init__()
-        self.base = base
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    @property
-    def resolution(self) -> tuple[int, int]:
-        return self.base.resolution
-
-    def item_names(self) -> list[str]:
-        return self.base.item_names()
-
-    def labels(self):
-        return self.base.labels()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ambient_eval.audits import index_files as IF
 from ambient_eval.audits import search as S
 from ambient_eval.audits.embed import l2_normalize
 from ambient_eval.errors import AmbientError
@@ -105,14 +106,14 @@ def test_saved_index_roundtrip_and_key_checks(tmp_path, data):
     xq, xb = data
     key = {"train_fingerprint": "abc", "extractor": "pixel", "index": "flat"}
     index = S.build_index(S.iter_blocks(xb), xb.shape[1], "flat", nb=len(xb))
-    path = S.save_index(index, tmp_path / "train.index", key)
-    again = S.load_index(path, key, d=xb.shape[1], use_gpu=False)
+    path = IF.save_index(index, tmp_path / "train.index", key)
+    again = IF.load_index(path, key, d=xb.shape[1], use_gpu=False)
     np.testing.assert_array_equal(S.search(again, xq, 5)[1], S.search(index, xq, 5)[1])
     with pytest.raises(AmbientError, match="dimension 48"):
-        S.load_index(path, key, d=64)
+        IF.load_index(path, key, d=64)
     with pytest.raises(AmbientError, match="train_fingerprint"):
-        S.load_index(path, {**key, "train_fingerprint": "other"})
-    assert S.read_index_key(tmp_path / "missing.index") is None
+        IF.load_index(path, {**key, "train_fingerprint": "other"})
+    assert IF.read_index_key(tmp_path / "missing.index") is None
 
 
 def test_bad_search_inputs(data):
