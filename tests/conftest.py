@@ -110,3 +110,13 @@ def vgg16_weights(tmp_path_factory) -> Path:
     save_state_dict(random_vgg16_state_dict(seed=0), path, half=True)
     return path
 # ------------------------------ end of feature-extractor fixtures ------------------------------
+
+
+@pytest.fixture
+def builtin_extractors_only(monkeypatch):
+    """Hide the extractors other tests register for the session in this worker ("test-..."):
+    messages that list the registered extractors then do not depend on test order."""
+    from ambient_eval.features import registry
+
+    monkeypatch.setattr(registry, "_REGISTRY",
+                        {k: v for k, v in registry._REGISTRY.items() if not k.startswith("test-")})

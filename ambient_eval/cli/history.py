@@ -8,6 +8,11 @@ import typer
 
 from ambient_eval.cli.safe_echo import echo
 
+# --db, the same for `history` and `history record`.
+HistoryDb = Annotated[Optional[Path], typer.Option(
+    "--db", help="History database (default $AMBIENT_EVAL_HISTORY or ./ambient-eval-history.sqlite).",
+    metavar="PATH")]
+
 history_app = typer.Typer(no_args_is_help=False, add_completion=False)
 
 
@@ -18,9 +23,7 @@ def history_show(
         "--metric", "-m", help="Metric address: fid, recall, memorization.frac_above_0.95, "
                                "reproducibility.rp, ... (default: all).", metavar="METRIC")] = None,
     run: Annotated[Optional[str], typer.Option("--run", help="Only this run.", metavar="NAME")] = None,
-    db: Annotated[Optional[Path], typer.Option(
-        "--db", help="History database (default $AMBIENT_EVAL_HISTORY or "
-                     "./ambient-eval-history.sqlite).", metavar="PATH")] = None,
+    db: HistoryDb = None,
     report: Annotated[Optional[Path], typer.Option(
         "--report", help="HTML trend report path (default reports/history-<time>.html).",
         metavar="PATH")] = None,
@@ -81,9 +84,7 @@ def history_record(
                                                 metavar="N", min=0)] = None,
     checkpoint: Annotated[Optional[str], typer.Option("--checkpoint", help="Checkpoint id or path.",
                                                       metavar="CKPT")] = None,
-    db: Annotated[Optional[Path], typer.Option(
-        "--db", help="History database (default $AMBIENT_EVAL_HISTORY or "
-                     "./ambient-eval-history.sqlite).", metavar="PATH")] = None,
+    db: HistoryDb = None,
 ) -> None:
     """Record results.json files in the history database (with the git commit
     of the working directory, when it is a repository).
