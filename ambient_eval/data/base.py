@@ -9,10 +9,14 @@ import hashlib
 import json
 from typing import Any, Iterable, Iterator, Sequence
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from ambient_eval.errors import AmbientError
+
+if TYPE_CHECKING:  # torch is imported when images are read, so a warm-cache run never imports it
+    import torch
 
 FINGERPRINT_VERSION = "ambient-eval-source-v1"  # bump when the fingerprint recipe changes
 
@@ -61,7 +65,7 @@ class ImageSource:
         return {}
 
     # ---- provided -----------------------------------------------------------------------
-    def read(self, indices: Sequence[int]) -> torch.Tensor:
+    def read(self, indices: Sequence[int]) -> "torch.Tensor":
         """Random access: images at `indices` (positions in this source) => uint8 NCHW, 3 channels."""
         idx = self._check_indices(indices)
         h, w = self.resolution
@@ -70,7 +74,7 @@ class ImageSource:
             out[k] = self._read_hwc(int(i))
         return nhwc_to_tensor(out)
 
-    def iter_batches(self, batch_size: int) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+    def iter_batches(self, batch_size: int) -> Iterator[tuple[np.ndarray, "torch.Tensor"]]:
         """Yield (int64 indices, uint8 NCHW 3-channel tensor) for all images, in order.
 
         The images do not depend on batch_size; only one batch is in memory at a time.
@@ -129,8 +133,10 @@ class ImageSource:
         return idx
 
 
-def nhwc_to_tensor(images: np.ndarray) -> torch.Tensor:
+def nhwc_to_tensor(images: np.ndarray) -> "torch.Tensor":
     """NHWC uint8 (3 ch) numpy => NCHW uint8 contiguous CPU tensor."""
+    import torch
+
     out = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
     if not out.flags.writeable:                   # a view of a read-only memmap: copy it out
         out = out.copy()
@@ -187,7 +193,7 @@ class ArraySource(ImageSource):
                  resize: int | None = None) -> None:
         super().__init__()
         self.description = description
-        if isinstance(images, torch.Tensor):
+        if _is_tensor(images):
             arr = images.detach().cpu().numpy()
         else:
             arr = images if isinstance(images, np.ndarray) else np.asarray(images)
@@ -244,7 +250,7 @@ class ArraySource(ImageSource):
             rows = rows[..., :3]
         return rows
 
-    def read(self, indices: Sequence[int]) -> torch.Tensor:
+    def read(self, indices: Sequence[int]) -> "torch.Tensor":
         idx = self._check_indices(indices)
         rows = self._raw_rows(idx)
         if self._resize:
@@ -278,6 +284,14 @@ class ArraySource(ImageSource):
         return {"kind": "array", "raw_shape": shape[1:], "resize": self._resize,
                 "subset": None if self._index is None else hashlib.sha256(
                     self._index.astype("<i8").tobytes()).hexdigest()}
+
+
+def _is_tensor(x: Any) -> bool:
+    """A torch.Tensor (checked without importing torch: a tensor exists only if torch is imported)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
 
 
 def array_layout(arr: np.ndarray, what: str) -> str:

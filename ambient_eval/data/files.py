@@ -6,13 +6,17 @@ import json
 import os
 from typing import Any, Iterable, Sequence
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from ambient_eval.data.base import ImageSource, nhwc_to_tensor
 from ambient_eval.data.containers import Container, image_names  # noqa: F401 (image_names re-exported)
 from ambient_eval.data.decode import decode, probe
 from ambient_eval.errors import AmbientError, option_hint
+
+if TYPE_CHECKING:  # imported when images are read (data/base.py)
+    import torch
 
 LABELS_FILE = "dataset.json"   # EDM dataset_tool: {"labels": [["00000/img00000000.png", 6], ...]}
 
@@ -136,7 +140,7 @@ class FileSource(ImageSource):
     def labels(self) -> np.ndarray | None:
         return self._labels
 
-    def read(self, indices: Sequence[int]) -> torch.Tensor:
+    def read(self, indices: Sequence[int]) -> "torch.Tensor":
         """Images at `indices` => uint8 NCHW (3 ch); files decoded in parallel threads (PIL frees the GIL)."""
         idx = self._check_indices(indices)
         h, w = self._size

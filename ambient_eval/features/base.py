@@ -41,9 +41,29 @@ class FeatureExtractor:
     _built: bool = True
 
     def __init__(self, device: Any = "auto") -> None:
+        # "auto" and "cpu" are resolved on first use: resolving imports torch (~2.5 s), which a
+        # warm-cache run never needs. Any other name is checked now (a missing GPU fails early).
+        self._device_spec = device
+        self._device = None
+        if device not in (None, "", "auto", "cpu"):
+            self._device = self._resolve(device)
+
+    @staticmethod
+    def _resolve(device: Any):
         from ambient_eval.device import resolve_device
 
-        self.device = resolve_device(device) if isinstance(device, (str, type(None))) else device
+        return resolve_device(device) if isinstance(device, (str, type(None))) else device
+
+    @property
+    def device(self):
+        """The torch.device features are computed on (resolved on first access)."""
+        if self._device is None:
+            self._device = self._resolve(self._device_spec)
+        return self._device
+
+    @device.setter
+    def device(self, value: Any) -> None:
+        self._device_spec, self._device = value, self._resolve(value)
 
     def ensure_built(self) -> "FeatureExtractor":
         """Build the network now if it is not built yet (first extraction does this implicitly)."""

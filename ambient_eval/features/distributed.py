@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 
 def active() -> bool:
     """True inside an initialized process group with more than one rank."""
+    import sys
+
+    if "torch" not in sys.modules:  # no group without torch: a warm-cache run never imports it
+        return False
     import torch.distributed as dist
 
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
@@ -49,13 +53,14 @@ def feature_group(device: str = "auto") -> Iterator[tuple[int, int]]:
 
     Under torchrun on GPUs, each rank uses cuda:LOCAL_RANK (so --device auto/cuda means its own GPU).
     """
-    import torch
+    from ambient_eval.sampling.distributed import world
 
-    from ambient_eval.sampling.distributed import device_for_rank, process_group, world
-
-    if world()[1] <= 1:
+    if world()[1] <= 1:  # one process: nothing to join (and no torch import)
         yield 0, 1
         return
+    import torch
+
+    from ambient_eval.sampling.distributed import device_for_rank, process_group
     dev = device_for_rank(device)
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
@@ -79,11 +84,11 @@ def iter_range(source: "ImageSource", start: int, stop: int, batch_size: int):
 
 def all_agree(flag: bool) -> bool:
     """True when `flag` is true on every rank (e.g. a feature-cache hit everywhere)."""
+    if not active():
+        return flag
     import torch
     import torch.distributed as dist
 
-    if not active():
-        return flag
     t = torch.tensor([1 if flag else 0], dtype=torch.int64, device=_comm_device())
     dist.all_reduce(t, op=dist.ReduceOp.MIN)
     return bool(t.item())

@@ -4,8 +4,16 @@ Heusel et al. 2017, "GANs Trained by a Two Time-Scale Update Rule Converge to a 
 Equilibrium", Eq. (6):  d^2 = ||mu_1 - mu_2||^2 + Tr(S_1 + S_2 - 2 (S_1 S_2)^(1/2)).
 
 Two conventions for the trace of the matrix square root are in use and both are supported:
-  - "eig"   (torch-fidelity 0.4.0): Tr (S_1 S_2)^(1/2) = sum_i Re sqrt(lambda_i(S_1 S_2)).
-            We call torch-fidelity's public `fid_statistics_to_metric` for it.
+  - "eig"   (torch-fidelity 0.4.0): Tr (S_1 S_2)^(1/2) = sum_i Re sqrt(lambda_i(S_1 S_2)), with
+            lambda_i from numpy's general eigensolver on the product, the arithmetic of torch-fidelity's
+            `fid_statistics_to_metric` (bit-identical; the tests compare). We compute it here rather
+            than call it because importing torch-fidelity imports torch (~2.5 s, more than a whole
+            warm-cache run). When both sets have more images than dimensions and S_1 is numerically
+            positive definite, the same eigenvalues come ~3x faster from the symmetric matrix
+            L^T S_2 L (S_1 = L L^T, Cholesky): equal to the general solver within ~1e-13 relative.
+            With N <= dim the covariances are singular, their ~zero eigenvalues are rounding noise
+            that shifts the sum by ~1e-4 relative, and only the general solver reproduces
+            torch-fidelity's (and clean-fid's, EDM's) numbers, so it is used there.
   - "sqrtm" (EDM `calculate_metrics.py`, clean-fid `frechet_distance`): scipy.linalg.sqrtm of S_1 S_2.
 On well-conditioned statistics they agree to ~1e-10 relative; on singular ones (N <= dim) the
 eigenvalues near zero are numerical noise and the two may differ in the last digits.
@@ -32,6 +40,8 @@ SQRTM_EPS = 1e-6
 SQRTM_IMAG_ATOL = 1e-3
 # Below this many samples FID is noticeably biased upward (SPEC "Quality metrics").
 FID_MIN_UNBIASED_N = 10_000
+# Smallest Cholesky pivot^2 / largest for the symmetric route (below: general eigensolver).
+CHOLESKY_MIN_PIVOT_RATIO = 1e-12
 # Dimensions from which the distance computation announces itself on stderr.
 STAGE_MIN_DIM = 512
 
@@ -77,8 +87,12 @@ def _trace_sqrt_product_sqrtm(s1: np.ndarray, s2: np.ndarray) -> float:
 
 
 def fid_from_stats(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray,
-                   method: str = "eig") -> float:
-    """Frechet distance of N(mu1, s1) and N(mu2, s2); inputs converted to float64."""
+                   method: str = "eig", n1: int | None = None, n2: int | None = None) -> float:
+    """Frechet distance of N(mu1, s1) and N(mu2, s2); inputs converted to float64.
+
+    n1, n2: images behind each covariance when known; N > dim on both sides allows the faster
+    symmetric eigensolver for method "eig" (same value).
+    """
     # D (float) + DxD (float) twice => float
     if method not in FID_METHODS:
         raise AmbientError(f"Unknown FID method '{method}'. Use one of: {', '.join(FID_METHODS)}.")
@@ -88,23 +102,47 @@ def fid_from_stats(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndar
     # Large dimensions take a while (pixel-32: 3072-d, ~40 s on CPU): say so on stderr.
     with (stage(f"Frechet distance ({mu1.shape[0]}-d covariances, method {method})")
           if mu1.shape[0] >= STAGE_MIN_DIM else contextlib.nullcontext()):
-        value = _distance(mu1, s1, mu2, s2, method)
+        value = _distance(mu1, s1, mu2, s2, method, full_rank=_more_than_dims(n1, n2, mu1.shape[0]))
     # Never report an impossible distance: round-off negatives -> 0, anything else refused.
     return checked_distance(value, mu1, s1, mu2, s2)
 
 
-def _distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray, method: str) -> float:
-    if method == "eig":
-        from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_statistics_to_metric
+def _more_than_dims(n1: int | None, n2: int | None, dim: int) -> bool:
+    return n1 is not None and n2 is not None and min(n1, n2) > dim
 
-        # torch-fidelity 0.4.0: sum of Re sqrt(eigvals(S1 S2)); singular products give ~0 eigenvalues,
-        # whose complex square roots contribute ~0 real part, so this never raises.
-        value = fid_statistics_to_metric({"mu": mu1, "sigma": s1}, {"mu": mu2, "sigma": s2},
-                                         verbose=False)[KEY_METRIC_FID]
-    else:
-        diff = mu1 - mu2
-        value = diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2.0 * _trace_sqrt_product_sqrtm(s1, s2)
-    return float(value)
+
+def _distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray, method: str,
+              full_rank: bool = False) -> float:
+    diff = mu1 - mu2
+    if method == "eig":
+        tr_covmean = (_trace_sqrt_product_symmetric(s1, s2) if full_rank else None)
+        if tr_covmean is None:
+            tr_covmean = trace_sqrt_product_eig(s1, s2)
+        return float(diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2 * tr_covmean)
+    return float(diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2.0 * _trace_sqrt_product_sqrtm(s1, s2))
+
+
+def trace_sqrt_product_eig(s1: np.ndarray, s2: np.ndarray) -> float:
+    """sum_i Re sqrt(lambda_i(S_1 S_2)) from the general eigensolver (torch-fidelity's arithmetic).
+
+    Singular products give ~0 eigenvalues whose complex square roots contribute ~0 real part, so
+    this never raises.
+    """
+    return float(np.sum(np.sqrt(np.linalg.eigvals(s1.dot(s2)).astype("complex128")).real))
+
+
+def _trace_sqrt_product_symmetric(s1: np.ndarray, s2: np.ndarray) -> float | None:
+    """Tr (S_1 S_2)^(1/2) via S_1 = L L^T and the eigenvalues of L^T S_2 L (similar to S_1 S_2,
+    symmetric PSD), or None when S_1 is not clearly positive definite."""
+    try:
+        chol = np.linalg.cholesky(s1)
+    except np.linalg.LinAlgError:
+        return None
+    pivots = np.diagonal(chol) ** 2
+    if not pivots.min() > CHOLESKY_MIN_PIVOT_RATIO * pivots.max():
+        return None
+    lam = np.linalg.eigvalsh(chol.T @ s2 @ chol)
+    return float(np.sqrt(np.clip(lam, 0.0, None)).sum())
 
 
 def fid_from_features(f1: np.ndarray, f2: np.ndarray, method: str = "eig") -> float:
@@ -115,7 +153,7 @@ def fid_from_features(f1: np.ndarray, f2: np.ndarray, method: str = "eig") -> fl
     warn_small_n(len(f2), f2.shape[1], "second set")
     mu1, s1 = mean_cov(f1)
     mu2, s2 = mean_cov(f2)
-    return fid_from_stats(mu1, s1, mu2, s2, method=method)
+    return fid_from_stats(mu1, s1, mu2, s2, method=method, n1=len(f1), n2=len(f2))
 
 
 def warn_small_n(n: int, dim: int, what: str) -> list[str]:

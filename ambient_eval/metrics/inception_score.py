@@ -1,6 +1,8 @@
 """Inception Score (Salimans et al. 2016, "Improved Techniques for Training GANs", Sec. 4):
 IS = exp(E_x KL(p(y|x) || p(y))), on the softmax of Inception's 1008-way logits without bias,
-averaged over 10 splits after a seeded shuffle; computed by torch-fidelity's `isc_features_to_metric`.
+averaged over 10 splits after a seeded shuffle: the conventions of torch-fidelity's
+`isc_features_to_metric` (RandomState(2020) permutation, splits i*N//S, float64), which the tests use
+as the oracle. numpy here, so a warm-cache run needs no torch (metrics/distances.py says why).
 """
 from __future__ import annotations
 
@@ -24,12 +26,19 @@ IS_DEFAULTS = ISDefaults()
 def inception_score(logits: np.ndarray, splits: int = IS_DEFAULTS.splits,
                     seed: int = IS_DEFAULTS.seed) -> tuple[float, float]:
     """(mean, std) over splits. # NC float logits (logits_unbiased, 1008) => 2 floats"""
-    import torch
-    from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
-
     if len(logits) < splits:
         raise AmbientError(f"Inception Score needs at least {splits} images (one per split); got "
                            f"{len(logits)}. Use more images.")
-    out = isc_features_to_metric(torch.from_numpy(np.ascontiguousarray(logits)), splits=splits,
-                                 shuffle=IS_DEFAULTS.shuffle, rng_seed=seed)
-    return float(out[KEY_METRIC_ISC_MEAN]), float(out[KEY_METRIC_ISC_STD])
+    x = np.asarray(logits, np.float64)
+    n = len(x)
+    if IS_DEFAULTS.shuffle:
+        x = x[np.random.RandomState(seed).permutation(n)]
+    shifted = x - x.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))   # log softmax
+    p = np.exp(log_p)
+    scores = []
+    for i in range(splits):
+        rows = slice(i * n // splits, (i + 1) * n // splits)
+        q = p[rows].mean(axis=0, keepdims=True)
+        scores.append(float(np.exp((p[rows] * (log_p[rows] - np.log(q))).sum(axis=1).mean())))
+    return float(np.mean(scores)), float(np.std(scores))

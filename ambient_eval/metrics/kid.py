@@ -1,8 +1,15 @@
 """Kernel Inception Distance (Binkowski et al. 2018, "Demystifying MMD GANs", Sec. 3 / Eq. 1).
 
 Unbiased MMD^2 with the polynomial kernel k(x, y) = (x.y / d + 1)^3, averaged over random subsets,
-computed by torch-fidelity's public `kid_features_to_metric` (its conventions: 100 subsets of 1000,
-numpy RandomState(2020), sampling without replacement).
+with torch-fidelity's conventions (100 subsets of 1000, numpy RandomState(2020), each subset drawn
+without replacement, generated first; kernels in the features' dtype), and its arithmetic: the tests
+check the result against torch-fidelity's `kid_features_to_metric` on the same features.
+
+Why our own code: torch-fidelity's function needs torch (~2.5 s to import, more than a whole warm-cache
+`fid` run) and computes three kernel matrices per subset (300 matrix products for 100 subsets). Here
+the three kernel matrices of the whole sets are computed once when they fit in GRAM_MAX_ELEMENTS and
+each subset's kernels are rows and columns taken from them (the same numbers: the kernel is
+elementwise in x.y), which is ~5x faster at N = 300 (subsets of 300) and ~10x at N = 2000.
 """
 from __future__ import annotations
 
@@ -22,6 +29,8 @@ class KIDDefaults:
 
 
 KID = KIDDefaults()
+# Most elements (N1^2 + N2^2 + N1 N2) of whole-set kernel matrices computed at once (float32: 1 GiB).
+GRAM_MAX_ELEMENTS = 1 << 28
 
 
 def check_kid_n(n1: int, n2: int, subset_size: int = KID.subset_size) -> None:
@@ -39,15 +48,40 @@ def check_kid_n(n1: int, n2: int, subset_size: int = KID.subset_size) -> None:
 def kid_from_features(f1: np.ndarray, f2: np.ndarray, subsets: int = KID.subsets,
                       subset_size: int = KID.subset_size, seed: int = KID.seed) -> tuple[float, float]:
     """(mean, std) of unbiased MMD^2 over random subsets. # NC float (generated), MC float (real) => 2 floats"""
-    import torch
-    from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
-
     check_kid_n(len(f1), len(f2), subset_size)
     if subsets < 1:
         raise AmbientError(f"KID needs at least 1 subset; got {subsets}.")
-    out = kid_features_to_metric(torch.from_numpy(np.ascontiguousarray(f1)),
-                                 torch.from_numpy(np.ascontiguousarray(f2)),
-                                 kid_subsets=subsets, kid_subset_size=subset_size, rng_seed=seed,
-                                 kid_kernel="poly", kid_kernel_poly_degree=KID.degree,
-                                 kid_kernel_poly_gamma=None, kid_kernel_poly_coef0=1, verbose=False)
-    return float(out[KEY_METRIC_KID_MEAN]), float(out[KEY_METRIC_KID_STD])
+    f1, f2 = np.ascontiguousarray(f1), np.ascontiguousarray(f2)
+    n1, n2 = len(f1), len(f2)
+    # Whole-set kernels when they fit and cost less than half the per-subset products.
+    whole = n1 * n1 + n2 * n2 + n1 * n2 <= min(GRAM_MAX_ELEMENTS, subsets * 3 * subset_size ** 2 // 2)
+    if whole:
+        k11, k22, k12 = poly_kernel(f1, f1), poly_kernel(f2, f2), poly_kernel(f1, f2)
+    rng = np.random.RandomState(seed)
+    mmds = np.zeros(subsets)
+    for i in range(subsets):
+        a = rng.choice(n1, subset_size, replace=False)   # generated subset first, then real (torch-fidelity)
+        b = rng.choice(n2, subset_size, replace=False)
+        if whole:
+            mmds[i] = unbiased_mmd2(k11[np.ix_(a, a)], k12[np.ix_(a, b)], k22[np.ix_(b, b)])
+        else:
+            x, y = f1[a], f2[b]
+            mmds[i] = unbiased_mmd2(poly_kernel(x, x), poly_kernel(x, y), poly_kernel(y, y))
+    return float(np.mean(mmds)), float(np.std(mmds))
+
+
+def poly_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """k(x, y) = (x.y / d + 1)^degree for all row pairs. # NC, MC => NxM (dtype of the features)"""
+    return (np.matmul(x, y.T) * (1.0 / x.shape[1]) + 1) ** KID.degree
+
+
+def unbiased_mmd2(k_xx: np.ndarray, k_xy: np.ndarray, k_yy: np.ndarray) -> float:
+    """Unbiased MMD^2 of two equal-size samples from their kernel matrices (Binkowski et al., Eq. 1).
+
+    Sums are taken in torch-fidelity's order (row sums minus the diagonal, then the total) so the
+    float32 result is the same number.
+    """
+    m = k_xx.shape[0]
+    off_xx = (k_xx.sum(axis=1) - np.diagonal(k_xx)).sum()
+    off_yy = (k_yy.sum(axis=1) - np.diagonal(k_yy)).sum()
+    return (off_xx + off_yy) / (m * (m - 1)) - 2 * k_xy.sum(axis=0).sum() / (m * m)

@@ -3,7 +3,8 @@
 The manifold of a set is the union of balls around each point with radius = distance to its k-th
 nearest neighbour in the same set (self excluded); membership uses <=. Precision = fraction of
 generated points inside the real manifold; recall = fraction of real points inside the generated one.
-Computed by torch-fidelity's `prc_features_to_metric` (default feature space there: VGG16 fc2).
+Same definition and conventions as torch-fidelity's `prc_features_to_metric` (k = 3, <=), which the
+tests use as the oracle; computed here with numpy in float64 (metrics/distances.py says why).
 """
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ambient_eval.errors import AmbientError
+from ambient_eval.metrics.distances import (centred_pair, distances, kth_neighbour_distance, row_blocks,
+                                            squared_norms)
 
 
 @dataclass(frozen=True)
 class PRDefaults:
     k: int = 3                      # neighbourhood size (torch-fidelity prc_neighborhood)
-    batch_size: int = 10_000        # rows per cdist block (torch-fidelity prc_batch_size)
-    full_matrix_max: int = 10**8    # above N*M pairwise distances, use the memory-saving path
 
 
 PR = PRDefaults()
@@ -26,16 +27,17 @@ PR = PRDefaults()
 
 def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = PR.k) -> tuple[float, float]:
     """(precision, recall). # MC float (real), NC float (generated) => 2 floats"""
-    import torch
-    from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, prc_features_to_metric
-
     if min(len(real), len(fake)) <= k:
         raise AmbientError(f"Precision/recall with k={k} needs more than {k} images per set; got "
                            f"{len(fake)} generated and {len(real)} reference. Use more images.")
-    save_ram = len(real) * len(fake) > PR.full_matrix_max
-    # torch-fidelity convention: features_1 = generated, features_2 = real.
-    out = prc_features_to_metric(torch.from_numpy(np.ascontiguousarray(fake)),
-                                 torch.from_numpy(np.ascontiguousarray(real)),
-                                 prc_neighborhood=k, prc_batch_size=PR.batch_size, save_cpu_ram=save_ram,
-                                 verbose=False)
-    return float(out[KEY_METRIC_PRECISION]), float(out[KEY_METRIC_RECALL])
+    real, fake = centred_pair(real, fake)
+    real_sq, fake_sq = squared_norms(real), squared_norms(fake)
+    r_real = kth_neighbour_distance(real, k, real_sq)     # radius of each real point's ball
+    r_fake = kth_neighbour_distance(fake, k, fake_sq)     # radius of each generated point's ball
+    fake_inside = np.zeros(len(fake), dtype=bool)         # generated j inside some real ball
+    real_inside = np.zeros(len(real), dtype=bool)         # real i inside some generated ball
+    for rows in row_blocks(len(fake), len(real)):         # one pass over the cross distances
+        d = distances(fake[rows], real, fake_sq[rows], real_sq)
+        fake_inside[rows] = (d <= r_real[None, :]).any(axis=1)
+        real_inside |= (d <= r_fake[rows, None]).any(axis=0)
+    return float(fake_inside.mean()), float(real_inside.mean())

@@ -1,16 +1,20 @@
-"""Sampling: per-seed shared noise, EDM Heun / Euler / DDIM, generate(), writers, model_source."""
+"""Sampling: per-seed shared noise, EDM Heun / Euler / DDIM, generate(), writers, model_source.
+
+The names below are imported on first use (PEP 562), so importing a submodule that needs no torch
+(seeds, distributed) does not import the sampler and torch with it.
+"""
 from __future__ import annotations
 
-from ambient_eval.sampling.generate import generate, to_uint8
-from ambient_eval.sampling.samplers import SamplerConfig
-from ambient_eval.sampling.seeds import parse_seeds
+import importlib
+
+_LAZY = {"generate": "generate", "to_uint8": "generate", "SamplerConfig": "samplers", "parse_seeds": "seeds",
+         "model_source": "source"}
 
 
-def model_source(*args, **kwargs):
-    """See ambient_eval.sampling.source.model_source (imported lazily)."""
-    from ambient_eval.sampling.source import model_source as _ms
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"ambient_eval.sampling.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'ambient_eval.sampling' has no attribute {name!r}")
 
-    return _ms(*args, **kwargs)
 
-
-__all__ = ["generate", "to_uint8", "SamplerConfig", "parse_seeds", "model_source"]
+__all__ = list(_LAZY)
