@@ -46,6 +46,13 @@ def _child(args: argparse.Namespace) -> None:
     import warnings
 
     warnings.simplefilter("ignore")
+    if args.child == "weights":
+        from ambient_eval.features.random_weights import (random_inception_state_dict, random_vgg16_state_dict,
+                                                          save_state_dict)
+
+        save_state_dict(random_inception_state_dict(seed=0), Path(args.inception))
+        save_state_dict(random_vgg16_state_dict(seed=0), Path(args.vgg16))
+        return
     t0 = time.perf_counter()
     if args.child == "torch-fidelity":
         import torch_fidelity
@@ -90,13 +97,18 @@ def _measure_cli(args: argparse.Namespace, out: Path) -> dict:
            "--weights", f"inception={args.inception}", "--weights", f"vgg16={args.vgg16}",
            "--cache-dir", args.cache_dir, "--kid-subset-size", str(args.kid_subset_size), "--batch",
            str(args.batch), "--device", args.device, "--out", str(out), "--no-report"]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "AMBIENT_EVAL_PROGRESS": "0"})
-    wall = time.perf_counter() - t0
+    log = out.with_suffix(".log")
+    with open(log, "w") as f:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT,
+                                env={**os.environ, "AMBIENT_EVAL_PROGRESS": "0"})
+        _, status, usage = os.wait4(proc.pid, 0)   # this child's own peak RSS
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise SystemExit(f"ambient-eval fid failed:\n{proc.stderr[-3000:]}")
+        raise SystemExit(f"ambient-eval fid failed:\n{log.read_text()[-3000:]}")
     m = json.loads((out / "results.json").read_text())["metrics"]
-    return {"wall_s": wall, "peak_rss_mb": None,
+    return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024,
             "metrics": {k: m[k] for k in ("fid", "kid", "precision", "recall")}}
 
 
@@ -125,15 +137,14 @@ def main() -> None:
     if not args.tar.is_file():
         raise SystemExit(f"{args.tar} not found (the shared CIFAR-10 JPEGs are only on project machines).")
 
-    from ambient_eval.features.random_weights import (random_inception_state_dict, random_vgg16_state_dict,
-                                                      save_state_dict)
-
     with tempfile.TemporaryDirectory(prefix="bench-metrics-") as tmp:
         tmp = Path(tmp)
         _extract(args.tar, "train", args.n, tmp / "gen")
         _extract(args.tar, "test", args.n, tmp / "ref")
-        save_state_dict(random_inception_state_dict(seed=0), tmp / "inception.pth")
-        save_state_dict(random_vgg16_state_dict(seed=0), tmp / "vgg16.pth")
+        # Made in a child process: peak RSS (ru_maxrss) survives fork + exec on Linux, so this process
+        # stays small (no torch) and each measured child reports its own peak.
+        subprocess.run([sys.executable, __file__, "--child", "weights", "--inception", str(tmp / "inception.pth"),
+                        "--vgg16", str(tmp / "vgg16.pth")], check=True)
         common = ["--n", str(args.n), "--kid-subset-size", str(args.kid_subset_size), "--batch", str(args.batch),
                   "--device", args.device, "--gen", str(tmp / "gen"), "--ref", str(tmp / "ref"),
                   "--inception", str(tmp / "inception.pth"), "--vgg16", str(tmp / "vgg16.pth"),

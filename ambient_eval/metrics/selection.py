@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Mapping, Sequence
 
 from ambient_eval.errors import AmbientError
@@ -53,7 +54,10 @@ def parse_weights(weights: str | Mapping[str, str] | Sequence[str] | None, extra
         pairs = []
         for it in items:
             name, sep, path = str(it).partition("=")
-            pairs.append((name, path) if sep and name in extractors else (None, str(it)))
+            # NAME=PATH names an extractor (used or not: an unused one gets the clear error below);
+            # anything else is a path, which may itself contain '='.
+            named = sep and (name in extractors or _is_extractor_name(name)) and not os.path.exists(str(it))
+            pairs.append((name, path) if named else (None, str(it)))
     for name, path in pairs:
         if name is None:
             weighted = [e for e in extractors if not e.startswith("pixel")]
@@ -67,6 +71,12 @@ def parse_weights(weights: str | Mapping[str, str] | Sequence[str] | None, extra
                                f"({list(extractors)}).")
         out[name] = path
     return out
+
+
+def _is_extractor_name(name: str) -> bool:
+    from ambient_eval.features.registry import extractor_names
+
+    return name in extractor_names() or bool(re.fullmatch(r"pixel-\d+", name))
 
 
 def output_for(metric: str, extractor) -> str:

@@ -51,6 +51,9 @@ CASES: list[tuple[str, list[str], str]] = [
                                    "--report", "{empty}", "--out", "{out}"], "is a directory"),
     ("fid-weights-missing", ["fid", "{gen}", "{ref}", "--features", "inception", "--weights", "{missing}",
                              "--device", "cpu", "--no-report", "--out", "{out}"], "no-such-input"),
+    ("fid-weights-for-unused-extractor", ["fid", "{gen}", "{ref}", "--features", "inception", "--weights",
+                                          "vgg16={missing}", "--device", "cpu", "--no-report", "--out", "{out}"],
+     "which no requested metric uses"),
     ("fid-checkpoint-as-generated", ["fid", "{ckpt}", "{ref}", *PIX, "--out", "{out}"], "--model"),
     # ---- stats ----------------------------------------------------------------------------------
     ("stats-missing-source", ["stats", "{missing}", "--output", "{out}/s.npz", "--features", "pixel-8",
