@@ -4,7 +4,6 @@ assemble the results.json envelope (settings.per_metric records every metric's f
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ambient_eval.metrics.selection import INCEPTION_NAMES
@@ -41,43 +40,32 @@ def compute(metrics, per_metric, outputs, extractors, gen, ref, fcache, batch_si
                                    weights_sha256=ex.weights_sha256, source_fingerprint=x.fingerprint())
 
     values: dict[str, Any] = {}
-    # The Frechet distance's eigensolver runs on one core for ~2 s at 2048-d; it runs in a thread
-    # while this one computes the other metrics (numpy releases the GIL in LAPACK/BLAS calls).
-    pool, fid_job = None, None
-    try:
-        for m in metrics:
-            name, out = per_metric[m], outputs[m]
-            t = time.perf_counter()
-            if m == "fid":
-                s_gen, s_ref = stats_of("gen", gen, name, out), stats_of("ref", ref, name, out)
-                check_comparable(s_gen, s_ref)
-                method = fid_method if fid_method != "auto" else \
-                    ("sqrtm" if extractors[name].mode == "clean" else "eig")
-                for what, s in (("generated", s_gen), ("reference", s_ref)):
-                    if s.n is not None:
-                        M.fid.warn_small_n(s.n, s.mu.shape[0], what)
-                values["_fid_method"] = method
-                values["_fid_ref_stats"] = s_ref
-                pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="frechet")
-                fid_job = (t, pool.submit(M.fid_from_stats, s_gen.mu, s_gen.sigma, s_ref.mu, s_ref.sigma,
-                                          method=method, n1=s_gen.n, n2=s_ref.n))
-                continue
-            elif m == "kid":
-                values["kid"] = M.kid_from_features(get("gen", name)[out], get("ref", name)[out],
-                                                    subsets=kid_subsets, subset_size=kid_subset_size)
-            elif m == "is":
-                values["is"] = M.inception_score(get("gen", name)[out], splits=is_splits)
-            elif m == "pr":
-                values["pr"] = M.precision_recall(get("ref", name)[out], get("gen", name)[out], k=pr_k)
-            elif m == "dc":
-                values["dc"] = M.density_coverage(get("ref", name)[out], get("gen", name)[out], k=dc_k)
-            timings[f"metric_{m}_s"] = time.perf_counter() - t
-        if fid_job is not None:
-            values["fid"] = fid_job[1].result()
-            timings["metric_fid_s"] = time.perf_counter() - fid_job[0]
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+    # (Not in a thread next to KID/P/R: OpenBLAS's spinning worker threads made the eigensolver 2x
+    # slower and the whole run slower than one after the other, measured at N = 1000.)
+    for m in metrics:
+        name, out = per_metric[m], outputs[m]
+        t = time.perf_counter()
+        if m == "fid":
+            s_gen, s_ref = stats_of("gen", gen, name, out), stats_of("ref", ref, name, out)
+            check_comparable(s_gen, s_ref)
+            method = fid_method if fid_method != "auto" else ("sqrtm" if extractors[name].mode == "clean" else "eig")
+            for what, s in (("generated", s_gen), ("reference", s_ref)):
+                if s.n is not None:
+                    M.fid.warn_small_n(s.n, s.mu.shape[0], what)
+            values["fid"] = M.fid_from_stats(s_gen.mu, s_gen.sigma, s_ref.mu, s_ref.sigma, method=method,
+                                             n1=s_gen.n, n2=s_ref.n)
+            values["_fid_method"] = method
+            values["_fid_ref_stats"] = s_ref
+        elif m == "kid":
+            values["kid"] = M.kid_from_features(get("gen", name)[out], get("ref", name)[out], subsets=kid_subsets,
+                                                subset_size=kid_subset_size)
+        elif m == "is":
+            values["is"] = M.inception_score(get("gen", name)[out], splits=is_splits)
+        elif m == "pr":
+            values["pr"] = M.precision_recall(get("ref", name)[out], get("gen", name)[out], k=pr_k)
+        elif m == "dc":
+            values["dc"] = M.density_coverage(get("ref", name)[out], get("gen", name)[out], k=dc_k)
+        timings[f"metric_{m}_s"] = time.perf_counter() - t
     return values, timings
 
 

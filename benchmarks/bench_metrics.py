@@ -124,6 +124,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64, help="batch size for both libraries")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--warm-runs", type=int, default=3, help="warm runs per interface (median reported)")
+    ap.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it (default: a temp dir)")
     ap.add_argument("--tar", type=Path, default=DEFAULT_TAR, help="cifar10-jpeg.tar")
     ap.add_argument("--out", type=Path, default=ROOT / "bench_out" / "bench_metrics.json")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -139,6 +140,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-metrics-") as tmp:
         tmp = Path(tmp)
+        if args.keep:   # keep images, weights and the feature cache there (to profile warm runs later)
+            tmp = args.keep
+            tmp.mkdir(parents=True, exist_ok=True)
         _extract(args.tar, "train", args.n, tmp / "gen")
         _extract(args.tar, "test", args.n, tmp / "ref")
         # Made in a child process: peak RSS (ru_maxrss) survives fork + exec on Linux, so this process

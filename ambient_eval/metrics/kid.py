@@ -63,11 +63,16 @@ def kid_from_features(f1: np.ndarray, f2: np.ndarray, subsets: int = KID.subsets
         a = rng.choice(n1, subset_size, replace=False)   # generated subset first, then real (torch-fidelity)
         b = rng.choice(n2, subset_size, replace=False)
         if whole:
-            mmds[i] = unbiased_mmd2(k11[np.ix_(a, a)], k12[np.ix_(a, b)], k22[np.ix_(b, b)])
+            mmds[i] = unbiased_mmd2(_rows_cols(k11, a, a), _rows_cols(k12, a, b), _rows_cols(k22, b, b))
         else:
             x, y = f1[a], f2[b]
             mmds[i] = unbiased_mmd2(poly_kernel(x, x), poly_kernel(x, y), poly_kernel(y, y))
     return float(np.mean(mmds)), float(np.std(mmds))
+
+
+def _rows_cols(k: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """k[rows][:, cols] as a new C-contiguous matrix (two takes: ~2x faster than np.ix_)."""
+    return k.take(rows, axis=0).take(cols, axis=1)
 
 
 def poly_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
