@@ -1,4 +1,5 @@
-"""Content-addressed on-disk feature cache, shared by every command.
+"""Content-addressed on-disk feature cache, shared by every command, and a small store of values
+computed from cached content (the Frechet distance of two statistics: `get_value` / `put_value`).
 
 Key = sha256 of how the features were made: source fingerprint, extractor name, preprocessing
 mode, weights SHA-256, output names and dims, and the ambient-eval version. Files are written
@@ -82,3 +83,39 @@ class FeatureCache:
             atomic.save_npz(self.path(key), **{k: np.asarray(v, np.float32) for k, v in feats.items()})
         except (OSError, AmbientError) as e:
             log.warning("Could not write feature cache %s: %s", self.path(key), e)
+
+    # ---- computed values -------------------------------------------------------------------
+    # A deterministic result of content-addressed inputs, worth keeping when it is expensive: the
+    # Frechet distance of two statistics needs a 2048 x 2048 general eigensolve (torch-fidelity's
+    # arithmetic) that takes 2-10 s on a CPU when N <= 2048, longer than the rest of a warm run.
+
+    def value_path(self, key: str) -> Path:
+        """File holding the computed value for `key`."""
+        return self.root / "values" / key[:2] / f"{key}.json"
+
+    def get_value(self, key: str) -> float | None:
+        """A stored finite float, or None (absent or unreadable: recomputed, never a crash)."""
+        import json
+        import math
+
+        p = self.value_path(key)
+        if not p.is_file():
+            return None
+        try:
+            value = json.loads(p.read_text())["value"]
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"not a finite number: {value!r}")
+        except Exception as e:  # corrupt / foreign file: recompute and overwrite
+            log.warning("Ignoring unreadable value cache file %s (%s); recomputing.", p, e)
+            return None
+        return float(value)
+
+    def put_value(self, key: str, value: float, **about) -> None:
+        """Store a value atomically (with a description); failure to write only costs time later."""
+        from ambient_eval import atomic
+        from ambient_eval.errors import AmbientError
+
+        try:
+            atomic.write_json(self.value_path(key), {"value": float(value), **about})
+        except (OSError, AmbientError) as e:
+            log.warning("Could not write value cache %s: %s", self.value_path(key), e)
