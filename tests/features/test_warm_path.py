@@ -69,3 +69,35 @@ def test_warm_fid_imports_no_torch_and_builds_no_network(tmp_path, inception_wei
     written = json.loads((tmp_path / "out" / "results.json").read_text())["metrics"]
     assert written == pytest.approx(cold.metrics, rel=1e-12)
     assert (tmp_path / "report.html").stat().st_size > 0
+
+
+def test_frechet_distance_is_stored_and_reused_only_for_identical_statistics(tmp_path, monkeypatch, caplog):
+    import ambient_eval.metrics as M
+
+    gen, ref, other, cache = tmp_path / "gen", tmp_path / "ref", tmp_path / "other", tmp_path / "cache"
+    write_images(gen, random_images(12, seed=1))
+    write_images(ref, random_images(12, seed=2))
+    write_images(other, random_images(12, seed=3))
+
+    def run(a, b, **kw):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return api.fid(str(a), str(b), features="pixel-8", device="cpu", cache_dir=cache, **kw).metrics["fd_pixel_8"]
+
+    calls = []
+    real = M.fid_from_stats
+    monkeypatch.setattr(M, "fid_from_stats", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = run(gen, ref)
+    stored = list((cache / "values").rglob("*.json"))
+    assert len(calls) == 1 and len(stored) == 1
+    assert run(gen, ref) == first and len(calls) == 1                 # identical statistics: reused
+    assert run(gen, other) != first and len(calls) == 2               # other statistics: computed
+    run(gen, ref, fid_method="sqrtm")
+    assert len(calls) == 3                                            # the method is part of the key
+    stored[0].write_text("{not json")                                 # a corrupt entry is recomputed
+    assert run(gen, ref) == first and len(calls) == 4
+    assert "Ignoring unreadable value cache" in caplog.text
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        api.fid(str(gen), str(other), features="pixel-8", device="cpu", cache=False)
+    assert len(calls) == 5                                            # no cache: always computed
