@@ -32,6 +32,11 @@ def extractor_names() -> list[str]:
     return list(_REGISTRY)
 
 
+def is_extractor_name(name: str) -> bool:
+    """Whether `name` names an extractor (registered, or pixel-N)."""
+    return name in _REGISTRY or bool(_PIXEL_SIZED.match(name))
+
+
 def get_extractor(name: str, *, weights: str | None = None, device: str = "auto") -> FeatureExtractor:
     """Build the extractor `name` on `device`, with weights resolved offline (see weights.py)."""
     sized = _PIXEL_SIZED.match(name) if isinstance(name, str) else None

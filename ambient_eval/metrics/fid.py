@@ -113,13 +113,14 @@ def _more_than_dims(n1: int | None, n2: int | None, dim: int) -> bool:
 
 def _distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray, method: str,
               full_rank: bool = False) -> float:
-    diff = mu1 - mu2
     if method == "eig":
-        tr_covmean = (_trace_sqrt_product_symmetric(s1, s2) if full_rank else None)
+        tr_covmean = _trace_sqrt_product_symmetric(s1, s2) if full_rank else None
         if tr_covmean is None:
             tr_covmean = trace_sqrt_product_eig(s1, s2)
-        return float(diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2 * tr_covmean)
-    return float(diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2.0 * _trace_sqrt_product_sqrtm(s1, s2))
+    else:
+        tr_covmean = _trace_sqrt_product_sqrtm(s1, s2)
+    diff = mu1 - mu2
+    return float(diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2 * tr_covmean)
 
 
 def trace_sqrt_product_eig(s1: np.ndarray, s2: np.ndarray) -> float:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import re
 from typing import Mapping, Sequence
 
 from ambient_eval.errors import AmbientError
@@ -54,9 +53,11 @@ def parse_weights(weights: str | Mapping[str, str] | Sequence[str] | None, extra
         pairs = []
         for it in items:
             name, sep, path = str(it).partition("=")
+            from ambient_eval.features.registry import is_extractor_name
+
             # NAME=PATH names an extractor (used or not: an unused one gets the clear error below);
             # anything else is a path, which may itself contain '='.
-            named = sep and (name in extractors or _is_extractor_name(name)) and not os.path.exists(str(it))
+            named = sep and (name in extractors or is_extractor_name(name)) and not os.path.exists(str(it))
             pairs.append((name, path) if named else (None, str(it)))
     for name, path in pairs:
         if name is None:
@@ -71,12 +72,6 @@ def parse_weights(weights: str | Mapping[str, str] | Sequence[str] | None, extra
                                f"({list(extractors)}).")
         out[name] = path
     return out
-
-
-def _is_extractor_name(name: str) -> bool:
-    from ambient_eval.features.registry import extractor_names
-
-    return name in extractor_names() or bool(re.fullmatch(r"pixel-\d+", name))
 
 
 def output_for(metric: str, extractor) -> str:
