@@ -8,7 +8,7 @@ import pytest
 
 from ambient_eval import api
 from ambient_eval.results import COVERAGE, DENSITY, FID, IS, IS_STD, KID, KID_STD, PRECISION, RECALL
-from tests.conftest import random_images, write_images
+from tests.conftest import kid_float32_bound, random_images, write_images
 
 KID_SUBSETS, KID_SUBSET_SIZE = 20, 10   # small subsets so 16 images suffice, identical in both libraries
 REL = 1e-6
@@ -31,6 +31,18 @@ def _torch_fidelity(gen, ref, **kw):
                                                 verbose=False, batch_size=64, save_cpu_ram=True, **kw)
 
 
+def _pool3(image_dirs, weights):
+    """Inception pool3 features of both image folders (for the KID rounding bound)."""
+    from ambient_eval.data import open_source
+    from ambient_eval.features.extract import extract_features
+    from ambient_eval.features.registry import get_extractor
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ex = get_extractor("inception", weights=str(weights), device="cpu")
+        return [extract_features(open_source(str(d)), ex)["pool3"] for d in image_dirs]
+
+
 @pytest.fixture(scope="module")
 def inception_pair(image_dirs, inception_weights):
     # (module scope: cannot use the function-scoped memo_linalg; two 2048-d eigvals cost ~6 s)
@@ -45,12 +57,15 @@ def inception_pair(image_dirs, inception_weights):
 
 
 @pytest.mark.slow
-def test_fid_kid_is_pr_equal_torch_fidelity_inception(inception_pair):
+def test_fid_kid_is_pr_equal_torch_fidelity_inception(inception_pair, image_dirs, inception_weights):
     ours, theirs = inception_pair
     m = ours.metrics
     assert m[FID] == pytest.approx(theirs["frechet_inception_distance"], rel=REL)
-    assert m[KID] == pytest.approx(theirs["kernel_inception_distance_mean"], rel=REL)
-    assert m[KID_STD] == pytest.approx(theirs["kernel_inception_distance_std"], rel=REL)
+    # KID: ours sums float64 kernels, torch-fidelity float32 ones: equal within float32 rounding of the
+    # kernel sums (tests/conftest.kid_float32_bound; a 1e-6 relative test failed on other CPUs, issue 24).
+    bound = kid_float32_bound(*_pool3(image_dirs, inception_weights))
+    assert abs(m[KID] - theirs["kernel_inception_distance_mean"]) <= bound
+    assert abs(m[KID_STD] - theirs["kernel_inception_distance_std"]) <= bound
     assert m[IS] == pytest.approx(theirs["inception_score_mean"], rel=REL)
     assert m[IS_STD] == pytest.approx(theirs["inception_score_std"], rel=REL)
     # P/R are fractions of 16 (steps of 1/16): equal means identical neighbourhood decisions.

@@ -5,7 +5,11 @@ The metrics are computed here without torch (a warm-cache run imports none); tor
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +25,7 @@ import ambient_eval.metrics.kid as kid_mod
 from ambient_eval.metrics import (SmallSampleWarning, fid_from_stats, inception_score, kid_from_features,
                                   precision_recall)
 from ambient_eval.stats import mean_cov
+from tests.conftest import kid_float32_bound
 
 
 def _features(n, d, seed, shift=0.0):
@@ -68,12 +73,38 @@ def test_kid_equals_torch_fidelity(monkeypatch, gram, n1, n2, m):
     if not gram:  # force the per-subset path (the one used when whole-set kernels would not fit)
         monkeypatch.setattr(kid_mod, "GRAM_MAX_ELEMENTS", 0)
     f1, f2 = _features(n1, 64, 4), _features(n2, 64, 5, shift=0.02)
-    want = kid_features_to_metric(torch.from_numpy(f1), torch.from_numpy(f2), kid_subsets=30, kid_subset_size=m,
+    mean, std = kid_from_features(f1, f2, subsets=30, subset_size=m)
+    # Same arithmetic: torch-fidelity on the same features as float64 tensors (independent of the CPU).
+    want64 = _tf_kid(f1.astype(np.float64), f2.astype(np.float64), m)
+    assert mean == pytest.approx(want64["kernel_inception_distance_mean"], rel=1e-9)
+    assert std == pytest.approx(want64["kernel_inception_distance_std"], rel=1e-9, abs=1e-15)
+    # What torch-fidelity users get (float32 kernels): within float32 rounding of the kernel sums.
+    want32, bound = _tf_kid(f1, f2, m), kid_float32_bound(f1, f2)
+    assert abs(mean - want32["kernel_inception_distance_mean"]) <= bound
+    assert abs(std - want32["kernel_inception_distance_std"]) <= bound
+
+
+@pytest.mark.parametrize("coretype", ["Haswell", "Zen", "Sandybridge", "Prescott"])
+def test_kid_is_the_same_number_under_every_blas_kernel(coretype):
+    # Issue 24: a float32 Gram path gave 3.1e-6 relative off torch-fidelity on an AMD EPYC. In float64
+    # the result must not depend on which OpenBLAS kernel runs (numpy reads OPENBLAS_CORETYPE at import).
+    code = ("import sys, numpy as np; sys.path.insert(0, sys.argv[1]);"
+            "from tests.metrics.test_torch_fidelity_oracle import _features;"
+            "from ambient_eval.metrics import kid_from_features;"
+            "print(repr(kid_from_features(_features(64, 64, 4), _features(64, 64, 5, shift=0.02),"
+            " subsets=30, subset_size=64)))")
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "OPENBLAS_CORETYPE": coretype}
+    out = subprocess.run([sys.executable, "-c", code, root], env=env, capture_output=True, text=True, check=True)
+    here = kid_from_features(_features(64, 64, 4), _features(64, 64, 5, shift=0.02), subsets=30, subset_size=64)
+    assert eval(out.stdout) == pytest.approx(here, rel=1e-12)
+
+
+def _tf_kid(f1, f2, m):
+    """torch-fidelity's KID of two feature arrays (its arithmetic in their dtype)."""
+    return kid_features_to_metric(torch.from_numpy(f1), torch.from_numpy(f2), kid_subsets=30, kid_subset_size=m,
                                   rng_seed=2020, kid_kernel="poly", kid_kernel_poly_degree=3,
                                   kid_kernel_poly_gamma=None, kid_kernel_poly_coef0=1, verbose=False)
-    mean, std = kid_from_features(f1, f2, subsets=30, subset_size=m)
-    assert mean == pytest.approx(want["kernel_inception_distance_mean"], rel=1e-6)
-    assert std == pytest.approx(want["kernel_inception_distance_std"], rel=1e-5)
 
 
 @pytest.mark.parametrize("n_real,n_fake,d", [(150, 120, 16), (400, 300, 256)])
