@@ -16,6 +16,10 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 # Progress bars off in tests; no accidental downloads.
 os.environ.setdefault("AMBIENT_EVAL_PROGRESS", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The suite never touches the network (tests of downloads use their own loopback server and env), and
+# never reads or writes the user's download cache.
+os.environ["AMBIENT_EVAL_OFFLINE"] = "1"
+os.environ["AMBIENT_EVAL_DOWNLOADS"] = __import__("tempfile").mkdtemp(prefix="ambient-eval-downloads-")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -1,9 +1,10 @@
-"""Offline weights: find the file, hash it once, warn when it is not the official one. Never download.
+"""Weights: find the file, hash it once, warn when it is not the official one.
 
-Resolution order (SPEC "Offline weights"):
+Resolution order (SPEC "Weights and reference statistics"):
   1. an explicit path (`--weights PATH` / `weights=`),
   2. `$AMBIENT_EVAL_WEIGHTS/<official file name>`,
-  3. the libraries' own caches (torch hub checkpoints, clean-fid's /tmp copy, open_clip / CLIP caches).
+  3. the libraries' own caches (torch hub checkpoints, clean-fid's /tmp copy, open_clip / CLIP caches),
+  4. our download cache, fetched there on first use (weights_fetch.py; never offline or in CI).
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ class WeightsFile:
     """One official weights file an extractor can use."""
 
     file_name: str                          # official file name (looked up under $AMBIENT_EVAL_WEIGHTS)
-    url: str                                # official download URL (shown to the user, never fetched)
+    url: str                                # official download URL (fetched on first use when allowed)
     sha256: str | None                      # official SHA-256 (None: not published / unknown)
     sha256_prefix: str | None = None        # leading hex digits published in the file name (torch hub)
     cache_globs: Callable[[], list[str]] = lambda: []   # library cache locations (glob patterns)
@@ -77,11 +78,16 @@ def resolve_weights(extractor: str, files: Sequence[WeightsFile], explicit: str 
             for hit in sorted(glob.glob(os.path.join(pattern, spec.file_name))):
                 if Path(hit).is_file():
                     return _finish(extractor, Path(hit), spec, files, hash_cache_dir)
-    raise AmbientError(missing_message(extractor, files, env_dir))
+    from ambient_eval.features.weights_fetch import fetch_weights
+
+    path, spec = fetch_weights(extractor, files, lambda reason, dest: missing_message(
+        extractor, files, env_dir, reason=reason, download_path=dest))
+    return _finish(extractor, path, spec, files, hash_cache_dir)
 
 
-def missing_message(extractor: str, files: Sequence[WeightsFile], env_dir: str | None) -> str:
-    """One paragraph: which file, its SHA-256, the official URL and where to put it."""
+def missing_message(extractor: str, files: Sequence[WeightsFile], env_dir: str | None, *,
+                    reason: str = "", download_path: Path | None = None) -> str:
+    """One paragraph: which file, its SHA-256, the official URL, why nothing was downloaded, where to put it."""
     first = files[0]
     where = (f"put it in ${WEIGHTS_ENV} (currently '{env_dir}')" if env_dir
              else f"put it in a folder and set ${WEIGHTS_ENV} to that folder")
@@ -89,9 +95,10 @@ def missing_message(extractor: str, files: Sequence[WeightsFile], env_dir: str |
     alt = "".join(f" Also accepted: '{s.file_name}' (SHA-256 {_official_hash_text(s)}, {s.url})."
                   for s in files[1:])
     return (f"Weights for extractor '{extractor}' were not found: need '{first.file_name}' "
-            f"(SHA-256 {_official_hash_text(first)}), official URL {first.url}. This tool never "
-            f"downloads: fetch the file on a machine with internet access, then pass it with --weights "
-            f"PATH, or {where}, or place it in a library cache ({', '.join(caches) or 'none'}).{alt}")
+            f"(SHA-256 {_official_hash_text(first)}), official URL {first.url}. Nothing was downloaded: "
+            f"{reason or 'downloading is off'}. Fetch the file on a machine with internet access, then pass "
+            f"it with --weights PATH, or {where}, or place it at '{download_path}', or in a library cache "
+            f"({', '.join(caches) or 'none'}).{alt}")
 
 
 def _describe(files: Sequence[WeightsFile]) -> str:

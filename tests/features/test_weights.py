@@ -30,7 +30,7 @@ def test_missing_weights_message(monkeypatch, cli, tmp_path):
     assert "weights-inception-2015-12-05-6726825d.pth" in msg
     assert "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2" in msg
     assert "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" in msg
-    assert "--weights" in msg and "AMBIENT_EVAL_WEIGHTS" in msg and "never downloads" in msg
+    assert "--weights" in msg and "AMBIENT_EVAL_WEIGHTS" in msg and "Nothing was downloaded: offline mode" in msg
     assert str(tmp_path / "torch-home" / "hub" / "checkpoints") in msg
     with pytest.raises(AmbientError, match=r"vgg16-397923af\.pth.*397923af\.\.\..*download\.pytorch\.org"):
         get_extractor("vgg16", device="cpu")
