@@ -41,6 +41,10 @@ def _open_input(spec: Any, *, max_images: int | None, subset_seed: int, skip_bad
 
     if isinstance(spec, (ImageSource, FeatureStats)):
         return spec
+    if isinstance(spec, str) and spec.startswith("ref:"):   # named reference statistics (catalog)
+        from ambient_eval.refs.resolve import load_ref
+
+        return load_ref(spec)
     if isinstance(spec, (str, os.PathLike)) and is_stats_file(spec):
         return load_stats(spec)
     from ambient_eval.data import open_source

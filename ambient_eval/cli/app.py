@@ -19,7 +19,7 @@ from ambient_eval.errors import COMMAND_OPTIONS, AmbientError
 # Order = order in `ambient-eval --help`.
 COMMAND_MODULES = (
     "fid", "stats", "sample", "train", "corrupt", "annotate", "memorization", "reproducibility", "gate",
-    "demo", "history",
+    "demo", "history", "refs",
 )
 
 
@@ -149,9 +149,13 @@ def root(
     debug: bool = typer.Option(False, "--debug", help="Show the full traceback on errors."),
     version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
                                  help="Print the version and exit."),
+    offline: bool = typer.Option(False, "--offline", help="Never touch the network (as AMBIENT_EVAL_OFFLINE=1): "
+                                 "missing weights or reference statistics are an error saying where to put them."),
 ) -> None:
     """ambient-eval: is it good, does it copy its training data, do models agree."""
     ctx.obj = {"debug": debug}
+    if offline:
+        os.environ["AMBIENT_EVAL_OFFLINE"] = "1"
 
 
 for _name in COMMAND_MODULES:
