@@ -9,9 +9,10 @@ raw = (final - bias) / scale, runs vae.decode(raw).sample (no extra 0.18215 fact
 into raw_std) in chunks of 4 (EDM2 generate_images' encoder batch), and maps the VAE's [0, 1]
 output to uint8 as EDM2 does: clamp(0, 1) * 255, truncated.
 
-The VAE weights are never downloaded. Looked up, in order: --vae PATH, $AMBIENT_EVAL_VAE, the
-Hugging Face cache (HF_HOME / HF_HUB_CACHE), EDM2's own cache ($DNNLIB_CACHE_DIR or
-~/.cache/dnnlib, subfolder diffusers). Only safetensors weights are read.
+The VAE weights are looked up, in order: --vae PATH, $AMBIENT_EVAL_VAE, the Hugging Face cache
+(HF_HOME / HF_HUB_CACHE), EDM2's own cache ($DNNLIB_CACHE_DIR or ~/.cache/dnnlib, subfolder
+diffusers); then, on a connected machine, downloaded by huggingface_hub into its cache (honouring
+HF_ENDPOINT; never with --offline or in CI: ambient_eval/fetch/hf.py). Only safetensors weights are read.
 """
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def _cache_dirs() -> list[str | None]:
 
 
 def find_vae(vae: str | os.PathLike | None, vae_name: str = VAE_NAME) -> Path:
-    """Directory holding the VAE's config.json + safetensors weights (never downloads)."""
+    """Directory holding the VAE's config.json + safetensors weights (downloaded on first use when allowed)."""
     explicit = vae if vae is not None else os.environ.get(VAE_ENV) or None
     if explicit is not None:
         d = _weights_dir(Path(explicit))
@@ -81,11 +82,13 @@ def find_vae(vae: str | os.PathLike | None, vae_name: str = VAE_NAME) -> Path:
                 hit = try_to_load_from_cache(vae_name, filename, cache_dir=cache_dir)
                 if isinstance(hit, str) and _weights_dir(Path(hit).parent) is not None:
                     return Path(hit).parent
-    raise AmbientError(
+    from ambient_eval.fetch.hf import fetch_hub_files
+
+    return fetch_hub_files(vae_name, ["config.json", WEIGHTS], lambda reason: (
         f"This is an EDM2 latent model: its images are decoded with the VAE '{vae_name}', whose "
         f"weights ({WEIGHTS} + config.json) were not found (looked at --vae, ${VAE_ENV}, the Hugging "
-        "Face cache and ~/.cache/dnnlib/diffusers; nothing is downloaded). Get them once with "
-        f"`huggingface-cli download {vae_name} config.json {WEIGHTS} --local-dir DIR` and pass --vae DIR.")
+        f"Face cache and ~/.cache/dnnlib/diffusers) and nothing was downloaded: {reason}. Get them once with "
+        f"`huggingface-cli download {vae_name} config.json {WEIGHTS} --local-dir DIR` and pass --vae DIR."))
 
 
 def load_vae(directory: Path):

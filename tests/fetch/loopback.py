@@ -22,6 +22,7 @@ class LoopbackServer:
         self.served: dict[str, int] = defaultdict(int)
         self.requests: dict[str, int] = defaultdict(int)
         self.ranges: list[str | None] = []
+        self.extra_headers: dict[str, dict[str, str]] = {}   # path -> headers added to HEAD answers
         self.delay_s = 0.0            # per-chunk delay (concurrency tests keep a download in flight)
         outer = self
 
@@ -33,6 +34,15 @@ class LoopbackServer:
 
             def do_GET(self) -> None:  # noqa: N802
                 outer._handle(self)
+
+            def do_HEAD(self) -> None:  # noqa: N802 - headers only (what huggingface_hub asks first)
+                body = outer.routes.get(self.path)
+                if body is None:
+                    return outer._status(self, 404)
+                self.send_response(200)
+                for k, v in {**outer.extra_headers.get(self.path, {}), "Content-Length": str(len(body))}.items():
+                    self.send_header(k, v)
+                self.end_headers()
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
