@@ -12,7 +12,7 @@ from ambient_eval.fetch.policy import blocked_reason
 def remote_for(extractor: str, spec) -> RemoteFile:
     """The RemoteFile of one official weights file (a features.weights.WeightsFile)."""
     return RemoteFile(url=spec.url, file_name=spec.file_name, subdir="weights", sha256=spec.sha256,
-                      sha256_prefix=spec.sha256_prefix, what=f"weights file for extractor '{extractor}'",
+                      sha256_prefix=spec.sha256_prefix, what=f"weights of extractor '{extractor}'",
                       alternatives="Or pass it with --weights PATH, or put it in $AMBIENT_EVAL_WEIGHTS.")
 
 

@@ -26,7 +26,7 @@ class RemoteFile:
     subdir: str                       # cache subfolder: "weights" or "refs"
     sha256: str | None = None         # published SHA-256 (None: not published; pinned on first download)
     sha256_prefix: str | None = None  # published leading hex digits (torch hub file names)
-    what: str = "file"                # what it is, for messages ("weights for extractor 'inception'")
+    what: str = "file"                # what it is, for messages ("weights of extractor 'inception'")
     alternatives: str = ""            # other places the user may put it instead (a sentence)
 
     @property
@@ -59,7 +59,7 @@ def manual_steps(remote: RemoteFile, dest: Path) -> str:
 
 def _mismatch(remote: RemoteFile, path: Path, got: str, expected: str, how: str) -> AmbientError:
     return AmbientError(
-        f"The {remote.what} '{path}' has SHA-256 {got}, but {how} SHA-256 is {expected}: the file changed or "
+        f"'{path}' ({remote.what}) has SHA-256 {got}, but {how} SHA-256 is {expected}: the file changed or "
         f"is not the official one, so it is refused. Delete it and run again to download it anew "
         f"({remote.url}), or put the official file there.")
 
@@ -94,7 +94,7 @@ def verify_file(remote: RemoteFile, path: Path, root: Path | None = None, *, fre
 
 def blocked_message(remote: RemoteFile, reason: str, dest: Path) -> str:
     """Offline / CI: which file, its URL, its hash and where to put it."""
-    return (f"The {remote.what} '{remote.file_name}' is needed but not downloaded, and {reason}. URL "
+    return (f"'{remote.file_name}' ({remote.what}) is needed but not downloaded, and {reason}. URL "
             f"{remote.url}; SHA-256 {remote.expected_text()}. " + manual_steps(remote, dest) +
             " Or fetch it with `ambient-eval refs fetch` / any ambient-eval command on a connected machine "
             f"and copy the folder '{dest.parent.parent}' here (set {policy.DOWNLOADS_ENV} to where it lies).")

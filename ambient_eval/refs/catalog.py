@@ -78,8 +78,9 @@ def get_entry(name: str) -> RefEntry:
     """The entry called `name`; AmbientError listing the names otherwise."""
     cat = load_catalog()
     if name not in cat:
-        raise AmbientError(f"Unknown reference 'ref:{name}'. Known names ({catalog_path()}): "
-                           f"{', '.join(cat)}. See `ambient-eval refs list`.")
+        where = f" (catalog {catalog_path()})" if os.environ.get(CATALOG_ENV) else ""
+        raise AmbientError(f"Unknown reference 'ref:{name}'. Known names{where}: {', '.join(cat)}. "
+                           "See `ambient-eval refs list`.")
     return cat[name]
 
 

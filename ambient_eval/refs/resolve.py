@@ -15,7 +15,7 @@ from ambient_eval.refs.catalog import RefEntry, get_entry
 def remote_of(entry: RefEntry) -> RemoteFile:
     """The RemoteFile of a catalog entry (cached under <downloads>/refs/<file_name>)."""
     return RemoteFile(url=entry.url, file_name=entry.file_name, subdir="refs", sha256=entry.sha256,
-                      what=f"reference statistics file of 'ref:{entry.name}'", alternatives=entry.notes)
+                      what=f"reference statistics of 'ref:{entry.name}'", alternatives=entry.notes)
 
 
 def _expand(pattern: str) -> str:

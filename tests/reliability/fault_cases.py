@@ -37,6 +37,13 @@ class Case:
 
 
 # ----------------------------------------------------------------------------- builders
+def _changed_ref(t: Path) -> None:
+    """A cached EDM reference whose pinned SHA-256 is another file's."""
+    (t / "dl" / "refs").mkdir(parents=True)
+    _stats(t / "dl" / "refs", "cifar10-32x32.npz", d=4)
+    (t / "dl" / "sha256-pins.json").write_text(json.dumps({"refs/cifar10-32x32.npz": {"sha256": "ab" * 32}}))
+
+
 def _png(img: np.ndarray) -> bytes:
     from PIL import Image
 
@@ -385,6 +392,14 @@ CASES: list[Case] = [
          outputs=["h.sqlite"]),
     Case("history record: valid (control)", ["history", "record", "{t}/cur", "--db", "{t}/h.sqlite"], 0,
          _results("cur/results.json", {"fid": 3.0}), outputs=["h.sqlite"]),
+    # --- named reference statistics (never downloaded here: offline)
+    Case("fid: ref:NAME not downloaded (offline)", [*FID, "ref:edm-cifar10-32", *PIX, *OUT], 2,
+         env={"AMBIENT_EVAL_OFFLINE": "1", "AMBIENT_EVAL_DOWNLOADS": "{t}/dl"}),
+    Case("fid: unknown ref:NAME", [*FID, "ref:cifar10", *PIX, *OUT], 2),
+    Case("refs fetch: CI without AMBIENT_EVAL_ALLOW_DOWNLOAD", ["refs", "fetch", "adm-imagenet64"], 2,
+         env={"AMBIENT_EVAL_OFFLINE": "0", "CI": "true", "AMBIENT_EVAL_DOWNLOADS": "{t}/dl"}, outputs=[]),
+    Case("refs verify: cached reference changed since pinned", ["refs", "verify"], 2, _changed_ref,
+         env={"AMBIENT_EVAL_DOWNLOADS": "{t}/dl"}, outputs=[]),
     # --- sample / checkpoints
     Case("sample: checkpoint missing", ["sample", "{t}/ckpt", "--seeds", "0-3", "--out", "{t}/s"], 2, outputs=["s"]),
     Case("sample: pickle without --trust-pickle", ["sample", "{t}/net.pkl", "--seeds", "0-3", "--out", "{t}/s"], 2,
