@@ -56,8 +56,9 @@ def fid_command(
     generated: Annotated[Optional[str], typer.Argument(help="Generated images: folder, .zip, .npz/.npy, "
                          "builtin:NAME, or a stats .npz (FID only). Omit with --model.", metavar="GENERATED",
                          show_default=False)] = None,
-    reference: Annotated[Optional[str], typer.Argument(help="Reference images (same kinds) or a stats .npz "
-                         "from `ambient-eval stats`, EDM or clean-fid (FID only).", metavar="REFERENCE",
+    reference: Annotated[Optional[str], typer.Argument(help="Reference images (same kinds), a stats .npz "
+                         "from `ambient-eval stats`, EDM or clean-fid, or ref:NAME from `ambient-eval refs list` "
+                         "(fetched on first use; FID only).", metavar="REFERENCE",
                          show_default=False)] = None,
     metrics: Annotated[str, typer.Option("--metrics", help="Comma-separated: fid, kid, is, pr, dc.",
                                          metavar="LIST")] = "fid",
@@ -113,6 +114,8 @@ def fid_command(
     Examples:
 
       ambient-eval fid samples/ reference_stats/cifar10.npz
+
+      ambient-eval fid samples/ ref:edm-cifar10-32
 
       ambient-eval fid samples/ data/train.zip --metrics fid,kid,pr,dc --out results/run1
 
