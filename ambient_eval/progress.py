@@ -121,7 +121,7 @@ def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, d
         from tqdm.auto import tqdm
 
         return tqdm(iterable, total=total, desc=desc, unit=unit, disable=False, dynamic_ncols=True,
-                    leave=False)
+                    leave=False, unit_scale=(unit == "B"), unit_divisor=1024)
     if total is None and iterable is not None and hasattr(iterable, "__len__"):
         total = len(iterable)  # type: ignore[arg-type]
     return LineProgress(iterable, total=total, desc=desc, unit=unit, enabled=(mode != "off"))
