@@ -35,12 +35,11 @@ class RemoteFile:
         return f"{self.subdir}/{self.file_name}"
 
     def expected_text(self) -> str:
-        """The hash to check, as shown to the user."""
-        if self.sha256:
-            return self.sha256
-        if self.sha256_prefix:
-            return f"{self.sha256_prefix}... (only this prefix is published)"
-        return "not published (pinned on first download)"
+        """The hash to check, as shown to the user (the weights table's wording)."""
+        from ambient_eval.features.weights import _official_hash_text
+
+        text = _official_hash_text(self)
+        return "not published (pinned on first download)" if text == "unknown" else text
 
 
 def cached_path(remote: RemoteFile, root: Path | None = None) -> Path:
