@@ -4,8 +4,9 @@
    server sent the second time, as a fraction of the file (target: the remaining half only, 0.50).
 2. Cached-run overhead: resolving a weights file that sits in the download cache (lookups of today's
    places, then the download cache, hash check against the memo) vs today's path (the same file in
-   $AMBIENT_EVAL_WEIGHTS), and `ref:NAME` vs the same statistics file passed as a path. Median of
-   --repeats calls each, in microseconds (target: no measurable difference next to a run's ~0.3 s).
+   $AMBIENT_EVAL_WEIGHTS), and what `ref:NAME` adds to loading the same statistics file given as a path
+   (catalog lookup, cache lookup, hash check). Median of --repeats calls each, in microseconds
+   (target: no measurable difference next to a warm run's ~0.6 s).
 
     .venv/bin/python benchmarks/bench_fetch.py               # 64 MB, 200 repeats
     .venv/bin/python benchmarks/bench_fetch.py --mb 1 --repeats 5 --out /tmp/b.json   # smoke
@@ -105,9 +106,9 @@ def main(argv: list[str] | None = None) -> dict:
             'source = "x"\nfile_name = "cifar10-32x32.npz"\n')
         os.environ["AMBIENT_EVAL_REFS_CATALOG"] = str(tmp / "cat.toml")
         ref_path("bench")
-        reps = max(1, args.repeats // 20)
-        path_us = _median_us(lambda: load_stats(stats_file), reps)
-        ref_us = _median_us(lambda: load_ref("ref:bench"), reps)
+        ref_us = _median_us(lambda: ref_path("bench"), args.repeats)   # what ref:NAME adds: lookup + hash check
+        path_us = _median_us(lambda: load_stats(stats_file), 1)         # the load both share, once, for scale
+        assert np.array_equal(load_ref("ref:bench").mu, load_stats(stats_file).mu)
     finally:
         server.close()
         for k, v in saved.items():
@@ -117,14 +118,15 @@ def main(argv: list[str] | None = None) -> dict:
                 os.environ[k] = v
     out = {"file_bytes": size, "resume_bytes_second_run": second, "resume_fraction": second / size,
            "resume_s": resume_s, "weights_today_us": today_us, "weights_download_cache_us": cached_us,
-           "stats_path_us": path_us, "stats_ref_us": ref_us, "repeats": args.repeats}
+           "stats_load_us": path_us, "ref_resolve_us": ref_us, "repeats": args.repeats}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2))
     print(f"resume after a cut at 50% of {size / 2**20:.0f} MB: second run fetched {second} bytes "
           f"({100 * second / size:.1f}% of the file) in {resume_s:.2f} s")
     print(f"weights resolution, file already local: today ($AMBIENT_EVAL_WEIGHTS) {today_us:.0f} us, "
           f"download cache {cached_us:.0f} us (median of {args.repeats})")
-    print(f"reference statistics {d}-d: path {path_us / 1e3:.1f} ms, ref:NAME {ref_us / 1e3:.1f} ms")
+    print(f"ref:NAME resolution (lookup + hash check) {ref_us:.0f} us, on top of the {d}-d statistics load "
+          f"both share ({path_us / 1e3:.0f} ms)")
     return out
 
 
