@@ -43,7 +43,7 @@ def _truthy(value: str | None) -> bool:
 def blocked_reason() -> str | None:
     """Why downloading is not allowed now (None: allowed)."""
     if _truthy(os.environ.get(OFFLINE_ENV)):
-        return f"offline mode (--offline or {OFFLINE_ENV}=1) never touches the network"
+        return f"offline mode (`ambient-eval --offline` or {OFFLINE_ENV}=1) never touches the network"
     if _truthy(os.environ.get("CI")) and os.environ.get(ALLOW_ENV, "").strip() != "1":
         return f"CI is set, and CI never downloads unless {ALLOW_ENV}=1"
     return None

@@ -151,6 +151,9 @@ CASES: list[tuple[str, list[str], str]] = [
     ("history-missing-db", ["history", "--db", "{missing}", "--no-report"], "No history database"),
     ("history-record-bad-json", ["history", "record", "{badjson}", "--db", "{out}/h.sqlite"], "not valid JSON"),
     ("history-record-not-a-db", ["history", "record", "{res}", "--db", "{txt}"], "history database"),
+    # ---- refs / ref:NAME (offline cases: docs/faults.md) -----------------------------------------
+    ("fid-unknown-ref", ["fid", "{gen}", "ref:cifar10", *PIX, "--out", "{out}"], "Unknown reference 'ref:cifar10'"),
+    ("refs-path-unknown", ["refs", "path", "nope"], "Unknown reference 'ref:nope'"),
     # ---- demo -----------------------------------------------------------------------------------
     ("demo-out-is-a-file", ["demo", "--out", "{txt}", "--quick", "--device", "cpu"], "notes.txt"),
     ("demo-unknown-device", ["demo", "--out", "{out}", "--quick", "--device", "tpu"], "tpu"),
