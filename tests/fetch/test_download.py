@@ -107,6 +107,26 @@ def test_concurrent_fetches_download_once(server, online):
     assert server.requests["/w.bin"] == 1
 
 
+def _fetch_in_child(url: str, q) -> None:
+    q.put(ensure(remote(url), **FAST).read_bytes() == BODY)
+
+
+def test_two_processes_download_once(server, online):
+    import multiprocessing as mp
+
+    url = server.add("/w.bin", BODY)
+    server.delay_s = 0.02                                      # the first download is still running...
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_fetch_in_child, args=(url, q)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [q.get(timeout=5) for _ in procs] == [True, True]     # ...when the second process wants it
+    assert server.requests["/w.bin"] == 1
+
+
 def test_unpublished_hash_is_pinned_and_a_changed_file_refused(server, online):
     url = server.add("/w.bin", BODY)
     r = remote(url, sha=None)

@@ -175,3 +175,30 @@ def test_offline_ref_names_file_url_and_place_without_a_socket(cli, tmp_path, mo
     msg = " ".join(r.stderr.split())
     assert "https://nvlabs-fi-cdn.nvidia.com/edm/fid-refs/cifar10-32x32.npz" in msg
     assert "offline mode" in msg and "refs/cifar10-32x32.npz" in msg and "SHA-256" in msg
+
+
+def test_torch_fidelity_stats_read_from_its_own_cache(monkeypatch, tmp_path):
+    """The file torch-fidelity itself writes for input 'cifar10-train', found in $TORCH_HOME/fidelity_cache."""
+    import torch
+    from torch_fidelity.metric_fid import fid_features_to_statistics
+    from torch_fidelity.utils_torch import torch_atomic_save
+
+    from ambient_eval.refs.resolve import load_ref
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    monkeypatch.setenv("AMBIENT_EVAL_DOWNLOADS", str(tmp_path / "dl"))
+    (tmp_path / "th" / "fidelity_cache").mkdir(parents=True)
+    stats = fid_features_to_statistics(torch.from_numpy(_A.astype(np.float32)))
+    torch_atomic_save(stats, str(tmp_path / "th" / "fidelity_cache" / "cifar10-train-inception-v3-compat-stat-fid-2048.pt"))
+    s = load_ref("ref:torch-fidelity-cifar10-train")
+    np.testing.assert_array_equal(s.mu, stats["mu"])
+    np.testing.assert_array_equal(s.sigma, stats["sigma"])
+    assert (s.extractor, s.mode, s.feature, s.n) == ("inception", "tf-compat", "pool3", 50000)
+
+
+def test_torch_fidelity_stats_missing_says_how_to_make_them(monkeypatch, tmp_path):
+    from ambient_eval.refs.resolve import ref_path
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    with pytest.raises(AmbientError, match=r"not published for download.*fidelity --fid --input1 cifar10-train"):
+        ref_path("torch-fidelity-cifar10-train")
