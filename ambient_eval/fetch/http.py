@@ -40,12 +40,19 @@ class _Transient(Exception):
     """A failure worth another try (timeout, cut connection, 5xx)."""
 
 
-def _open(url: str, start: int, timeout: float):
+def validator_path(part: Path) -> Path:
+    """Where the ETag / Last-Modified of the file a `.part` holds the start of is kept."""
+    return part.with_name(part.name + ".validator")
+
+
+def _open(url: str, start: int, timeout: float, validator: str | None):
     from ambient_eval import __version__
 
     headers = {"User-Agent": f"ambient-eval/{__version__}", "Accept-Encoding": "identity"}
     if start:
         headers["Range"] = f"bytes={start}-"
+        if validator:                # RFC 9110 If-Range: the rest only if the file is still the same
+            headers["If-Range"] = validator
     return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
 
 
@@ -54,9 +61,11 @@ def _one_try(url: str, part: Path, timeout: float, chunk: int, desc: str, stats:
     from ambient_eval.progress import progress
 
     start = part.stat().st_size if part.exists() else 0
+    vfile = validator_path(part)
+    validator = vfile.read_text().strip() if start and vfile.is_file() else None
     stats.tries += 1
     try:
-        resp = _open(url, start, timeout)
+        resp = _open(url, start, timeout, validator)
     except urllib.error.HTTPError as e:
         if e.code == 416 and start:        # the .part is not a prefix of this file: start over
             part.unlink()
@@ -81,7 +90,13 @@ def _one_try(url: str, part: Path, timeout: float, chunk: int, desc: str, stats:
                 raise _Transient("the server resumed at another byte than asked")
             mode = "ab"
         elif start:
-            start = 0                                # the server ignored Range: the whole file again
+            start = 0                                # Range ignored or the file changed: all of it again
+        if mode == "wb":
+            tag = resp.headers.get("ETag") or resp.headers.get("Last-Modified")
+            if tag and not tag.startswith("W/"):     # weak ETags may not be used with If-Range
+                vfile.write_text(tag)
+            else:
+                vfile.unlink(missing_ok=True)
         length = resp.headers.get("Content-Length")
         total = start + int(length) if length and length.isdigit() else None
         got = start

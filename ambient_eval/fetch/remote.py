@@ -104,7 +104,7 @@ def ensure(remote: RemoteFile, *, root: Path | None = None, timeout: float | Non
     """Path of `remote` in the cache, downloading it first when absent and allowed (see module doc)."""
     from filelock import FileLock, Timeout
 
-    from ambient_eval.fetch.http import DownloadError, download
+    from ambient_eval.fetch.http import DownloadError, download, validator_path
 
     root = root or policy.downloads_root()
     dest = cached_path(remote, root)
@@ -131,18 +131,24 @@ def ensure(remote: RemoteFile, *, root: Path | None = None, timeout: float | Non
             return dest
         part = dest.with_name(dest.name + ".part")
         url = policy.mirrored(remote.url)
-        try:
-            download(url, part, timeout=policy.timeout_s() if timeout is None else timeout,
-                     retries=policy.retries() if retries is None else retries, backoff_s=backoff_s,
-                     chunk=policy.DEFAULTS.chunk_bytes, desc=f"download {remote.file_name}")
-        except DownloadError as e:
-            raise AmbientError(f"{e} {manual_steps(remote, dest)}") from None
-        try:
-            verify_file(remote, part, root, fresh=True)
-        except AmbientError as e:
-            part.unlink(missing_ok=True)   # a wrong file is never kept, nor resumed from
-            raise AmbientError(f"Downloaded {url}, but it is refused: {e}") from None
+        for attempt in range(2):   # a second, fresh try when a resumed .part turns out to be stale
+            try:
+                stats = download(url, part, timeout=policy.timeout_s() if timeout is None else timeout,
+                                 retries=policy.retries() if retries is None else retries, backoff_s=backoff_s,
+                                 chunk=policy.DEFAULTS.chunk_bytes, desc=f"download {remote.file_name}")
+            except DownloadError as e:
+                raise AmbientError(f"{e} {manual_steps(remote, dest)}") from None
+            try:
+                verify_file(remote, part, root, fresh=True)
+                break
+            except AmbientError as e:
+                part.unlink(missing_ok=True)   # a wrong file is never kept, nor resumed from
+                if attempt == 0 and stats.resumed_from:
+                    log.warning("%s: the resumed partial file was stale; downloading it again", remote.file_name)
+                    continue
+                raise AmbientError(f"Downloaded {url}, but it is refused: {e}") from None
         os.replace(part, dest)
+        validator_path(part).unlink(missing_ok=True)
         return dest
     finally:
         lock.release()

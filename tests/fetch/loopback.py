@@ -4,7 +4,7 @@ server.add(path, body, faults=[...]): each request to `path` takes the next faul
   ("cut", n)      send the headers (full length) and n bytes, then close the connection
   ("status", c)   answer HTTP c (e.g. 503, 404) with a short body
   ("stall", s)    send the headers and 10 bytes, then sleep s seconds
-Range requests are honoured (206 with Content-Range). `served[path]` counts body bytes sent and
+Range requests are honoured (206 with Content-Range) unless an If-Range names another ETag (then 200). `served[path]` counts body bytes sent and
 `requests[path]` the requests; nothing here listens on any address other than 127.0.0.1.
 """
 from __future__ import annotations
@@ -74,7 +74,9 @@ class LoopbackServer:
         body = self.routes[path]
         start = 0
         rng = h.headers.get("Range")
-        if rng and rng.startswith("bytes=") and rng.endswith("-"):
+        etag = f'"{hash(body) & 0xFFFFFFFF:08x}"'
+        if_range = h.headers.get("If-Range")
+        if rng and rng.startswith("bytes=") and rng.endswith("-") and if_range in (None, etag):
             start = int(rng[6:-1])
         if start >= len(body) and start:
             return self._status(h, 416)
@@ -83,6 +85,7 @@ class LoopbackServer:
         if start:
             h.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         h.send_header("Content-Length", str(len(data)))
+        h.send_header("ETag", etag)
         h.send_header("Connection", "close")
         h.end_headers()
         if fault and fault[0] == "cut":

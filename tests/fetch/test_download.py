@@ -44,6 +44,27 @@ def test_interrupted_download_resumes_with_range(server, online):
     assert server.ranges[-1] == f"bytes={half}-"
 
 
+def test_stale_partial_file_is_downloaded_again(server, online):
+    url = server.add("/w.bin", BODY)
+    part = cached_path(remote(url), online).with_name("w.bin.part")
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"an older version of the file")         # resumed from, then refused by the hash
+    assert ensure(remote(url), **FAST).read_bytes() == BODY
+    assert server.requests["/w.bin"] == 2
+
+
+def test_file_changed_upstream_between_runs_is_not_spliced(server, online):
+    old = os.urandom(len(BODY))
+    url = server.add("/w.bin", old, faults=[("cut", 50_000)])
+    r = remote(url, sha=None)
+    with pytest.raises(AmbientError):
+        ensure(r, retries=0, **FAST)                             # 50 kB of the old file kept in .part
+    server.add("/w.bin", BODY)                                   # the publisher replaces the file
+    assert ensure(r, **FAST).read_bytes() == BODY                # If-Range: the whole new file, no splice
+    assert server.served["/w.bin"] == 50_000 + len(BODY)
+    assert pinned_sha256(online, r.key) == SHA
+
+
 def test_cut_connection_is_retried_within_one_run(server, online):
     url = server.add("/w.bin", BODY, faults=[("cut", 5000), ("cut", 70_000)])
     assert ensure(remote(url), retries=3, **FAST).read_bytes() == BODY
