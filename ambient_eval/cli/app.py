@@ -154,8 +154,11 @@ def root(
 ) -> None:
     """ambient-eval: is it good, does it copy its training data, do models agree."""
     ctx.obj = {"debug": debug}
-    if offline:
+    if offline:   # for this invocation only (restored when the command ends: in-process callers)
+        before = os.environ.get("AMBIENT_EVAL_OFFLINE")
         os.environ["AMBIENT_EVAL_OFFLINE"] = "1"
+        ctx.call_on_close(lambda: os.environ.pop("AMBIENT_EVAL_OFFLINE", None) if before is None
+                          else os.environ.__setitem__("AMBIENT_EVAL_OFFLINE", before))
 
 
 for _name in COMMAND_MODULES:
