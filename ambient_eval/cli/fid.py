@@ -114,7 +114,9 @@ def fid_command(
     """Quality metrics of GENERATED images against REFERENCE images or statistics.
 
     Computes FID (Inception pool3, float64 statistics), KID (100 subsets of 1000), IS (10 splits),
-    precision/recall (k=3, VGG16 by default) and density/coverage (k=5). Features are cached by
+    precision/recall (k=3, VGG16 by default) and density/coverage (k=5); the ADM evaluator's sFID,
+    IS and precision/recall (sfid, adm-is, adm-pr; REFERENCE may be an ADM reference batch) and
+    CLIP score (clipscore with --prompts; no REFERENCE needed). Features are cached by
     content, so a second run on the same images does no extraction. Prints a table; --out writes
     results.json and results.csv; an HTML report goes to reports/ unless --no-report.
 
