@@ -143,8 +143,8 @@ def test_adm_reference_batch_without_spatial_stats_computes_sfid(adm_sets, incep
 def test_adm_reference_batch_mismatch_refused_before_extraction(adm_sets, inception_weights, tmp_path, features,
                                                                 match, monkeypatch):
     root, gen, ref, acts = adm_sets
-    batch = tmp_path / "ref.npz"
-    _write_reference_batch(batch, ref, acts["ref"][POOL3], acts["ref"][MIXED6_CONV7])
+    batch = tmp_path / "ref.npz"     # pool3 statistics only: reading checks each covariance (eigvalsh)
+    _write_reference_batch(batch, ref, acts["ref"][POOL3], acts["ref"][MIXED6_CONV7], keys=("mu", "sigma"))
     import ambient_eval.fid_compute as fc
 
     monkeypatch.setattr(fc, "features_of", lambda *a, **k: pytest.fail("extracted before refusing"))
