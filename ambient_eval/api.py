@@ -41,10 +41,15 @@ def _open_input(spec: Any, *, max_images: int | None, subset_seed: int, skip_bad
 
     if isinstance(spec, (ImageSource, FeatureStats)):
         return spec
-    if isinstance(spec, str) and spec.startswith("ref:"):   # named reference statistics (catalog)
-        from ambient_eval.refs.resolve import load_ref
+    from ambient_eval.data.adm_npz import is_adm_reference, open_adm_reference
+    from ambient_eval.refs.resolve import is_ref, load_ref, ref_entry_format, ref_name, ref_path
 
-        return load_ref(spec)
+    if is_ref(spec):                                   # named reference statistics (catalog)
+        if ref_entry_format(spec) != "adm-npz":
+            return load_ref(spec)
+        spec = ref_path(ref_name(spec))                # an ADM batch: its images and its statistics
+    if isinstance(spec, (str, os.PathLike)) and is_adm_reference(spec):   # images + precomputed statistics
+        return open_adm_reference(spec, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad)
     if isinstance(spec, (str, os.PathLike)) and is_stats_file(spec):
         return load_stats(spec)
     from ambient_eval.data import open_source
@@ -79,7 +84,8 @@ def _check_sizes(metrics: Sequence[str], n_gen: int | None, n_ref: int | None, k
     if "is" in metrics and n_gen is not None and n_gen < is_splits:
         raise AmbientError(f"Inception Score needs at least {is_splits} generated images (one per split); "
                            f"got {n_gen}.")
-    for m, k, what in (("pr", pr_k, "precision/recall"), ("dc", dc_k, "density/coverage")):
+    for m, k, what in (("pr", pr_k, "precision/recall"), ("dc", dc_k, "density/coverage"),
+                       ("adm-pr", 3, "ADM precision/recall")):
         if m in metrics and n_gen is not None and n_ref is not None and min(n_gen, n_ref) <= k:
             raise AmbientError(f"{what} with k={k} needs more than {k} images per set; got {n_gen} generated "
                                f"and {n_ref} reference. Use more images.")
@@ -96,7 +102,8 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
         kid_subset_size: int = DEFAULTS.kid_subset_size, is_splits: int = DEFAULTS.is_splits,
         pr_k: int = DEFAULTS.pr_k, dc_k: int = DEFAULTS.dc_k, fid_method: str = DEFAULTS.fid_method,
         model: str | None = None, seeds: str | Sequence[int] | None = None, steps: int = 18,
-        trust_pickle: bool = False, repeats: int = 1):
+        trust_pickle: bool = False, repeats: int = 1, prompts: Any = None, clip_model: str | None = None,
+        clip_weights: str | os.PathLike | None = None):
     """Compute quality metrics of GENERATED against REFERENCE -> ambient_eval.results.Results.
 
     generated / reference: image-source spec (folder, zip, npz, builtin:NAME), an ImageSource, or a
@@ -105,6 +112,10 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
     metrics or METRIC=NAME pairs; defaults fid/kid/is -> inception, pr -> vgg16, dc -> as pr.
     `repeats` (with `model`): evaluate R disjoint seed ranges (seeds + r * span, as EDM's 0-49999,
     50000-99999, 100000-149999) and report the mean, with per-repeat values, std and min.
+    sfid / adm-is / adm-pr: the ADM evaluator's sFID, IS and precision/recall (inception); an ADM
+    reference batch (.npz with arr_0 and mu/sigma/mu_s/sigma_s) is used through its statistics for
+    fid/sfid and its images otherwise. clipscore: `prompts` (a prompt file or list, image i with
+    prompt i in source order), `clip_model` (open_clip name, default ViT-L-14), `clip_weights`.
     """
     if int(repeats) != 1:
         return _fid_repeats(**dict(locals()))  # only the parameters are bound at this point
@@ -131,11 +142,14 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
             raise AmbientError("Give either GENERATED images or --model CKPT, not both.")
         generated = _model_input(model, seeds, batch_size=batch_size, steps=steps, device=device,
                                  trust_pickle=trust_pickle)
+    if generated is not None and reference is None and metrics == ["clipscore"]:
+        reference = _NO_REFERENCE        # CLIP score compares images with their prompts only
     if generated is None or reference is None:
         raise AmbientError("Both GENERATED and REFERENCE are required (GENERATED may be replaced by "
                            "--model CKPT --seeds RANGE).")
     gen = _open_input(generated, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad, what="generated")
-    ref = _open_input(reference, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad, what="reference")
+    ref = reference if reference is _NO_REFERENCE else _open_input(
+        reference, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad, what="reference")
     stats_given = [what for what, x in (("generated", gen), ("reference", ref)) if isinstance(x, FeatureStats)]
     if stats_given:
         raw = [m for m in metrics if m != "fid"]
@@ -143,16 +157,23 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
             raise AmbientError(f"Metrics {raw} need image features, but the {' and '.join(stats_given)} input is "
                                "a statistics file (mean/covariance only). Pass images, or use --metrics fid.")
     per_metric = parse_features(features, metrics)
+    clip_scorer = None
+    if "clipscore" in metrics:
+        from ambient_eval.clip_score import ClipScoreModel, read_prompt_texts
+
+        prompt_texts = read_prompt_texts(prompts, len(gen))
+        clip_scorer = ClipScoreModel(model_name=clip_model, weights=clip_weights, device=device)
+        per_metric["clipscore"] = clip_scorer.key
     if "fid" in metrics and stats_given and not _explicit_fid_features(features):
         per_metric["fid"] = (gen if isinstance(gen, FeatureStats) else ref).extractor
     n_gen = gen.n if isinstance(gen, FeatureStats) else len(gen)
-    n_ref = ref.n if isinstance(ref, FeatureStats) else len(ref)
+    n_ref = ref.n if isinstance(ref, FeatureStats) else (None if ref is _NO_REFERENCE else len(ref))
     _check_sizes(metrics, n_gen, n_ref, kid_subset_size, is_splits, pr_k, dc_k)
 
     # 2. Extractors (weights resolved now: a missing file fails before any work).
     from ambient_eval.features import get_extractor
 
-    names = list(dict.fromkeys(per_metric.values()))
+    names = [n for n in dict.fromkeys(per_metric.values()) if clip_scorer is None or n != clip_scorer.key]
     wmap = parse_weights(weights, names)
     caught: list[str] = []
     with warnings.catch_warnings(record=True) as wlist:
@@ -162,6 +183,8 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
             per_metric["fid"] = gen.extractor
         else:
             extractors = {n: get_extractor(n, weights=wmap[n], device=device) for n in names}
+        if clip_scorer is not None:
+            extractors[clip_scorer.key] = clip_scorer
         outputs = {m: output_for(m, extractors[per_metric[m]]) for m in metrics}
         if len(stats_given) == 2:
             check_comparable(gen, ref)
@@ -169,11 +192,16 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
             if isinstance(x, FeatureStats) and len(stats_given) == 1:  # refuse a mismatch before extracting
                 ex = extractors[per_metric["fid"]]
                 _check_stats_vs_extractor(x, ex, outputs["fid"], what)
+            for m in ("fid", "sfid"):  # an ADM reference batch's statistics: same refusal, before extracting
+                st = getattr(x, "precomputed_stats", {}).get(outputs.get(m))
+                if m in metrics and st is not None:
+                    _check_stats_vs_extractor(st, extractors[per_metric[m]], outputs[m], what)
         fcache = _make_cache(cache, cache_dir)
 
         # 3. Features (cached by content), then metrics.
         values, timings = fid_compute.compute(metrics, per_metric, outputs, extractors, gen, ref, fcache, batch_size,
-                                   kid_subsets, kid_subset_size, is_splits, pr_k, dc_k, fid_method)
+                                   kid_subsets, kid_subset_size, is_splits, pr_k, dc_k, fid_method,
+                                   prompts=prompt_texts if clip_scorer is not None else None)
     for w in wlist:  # recorded into results.extra["warnings"], then shown to API callers once
         msg = str(w.message)
         if msg not in caught:
@@ -183,6 +211,9 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
     return fid_compute.build_results(metrics, per_metric, outputs, extractors, gen, ref, values, caught, timings,
                     dict(kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, is_splits=is_splits,
                          pr_k=pr_k, dc_k=dc_k, fid_method=values.pop("_fid_method", None)))
+
+
+_NO_REFERENCE = object()   # sentinel: clipscore-only runs have no reference
 
 
 class _StatsExtractor:

@@ -51,6 +51,13 @@ PRECISION = "precision"
 RECALL = "recall"
 DENSITY = "density"
 COVERAGE = "coverage"
+SFID = "sfid"                       # ADM evaluator: FID on Inception mixed_6/conv[:7] (Nash et al. 2021)
+ADM_IS = "adm_is"                   # ADM evaluator's Inception Score (5000-image splits, in order)
+ADM_IS_STD = "adm_is_std"
+ADM_PRECISION = "adm_precision"     # ADM evaluator's precision/recall (float16 squared distances, k = 3)
+ADM_RECALL = "adm_recall"
+CLIP_SCORE = "clipscore"            # 100 * max(cos(image, text), 0), mean over images (Hessel et al. 2021)
+CLIP_SCORE_STD = "clipscore_std"
 
 
 def fd_key(extractor: str) -> str:

@@ -19,7 +19,7 @@ from ambient_eval.errors import COMMAND_OPTIONS, AmbientError
 # Order = order in `ambient-eval --help`.
 COMMAND_MODULES = (
     "fid", "stats", "sample", "train", "corrupt", "annotate", "memorization", "reproducibility", "gate",
-    "demo", "history", "refs",
+    "demo", "history", "refs", "export_adm",
 )
 
 

@@ -60,7 +60,8 @@ def fid_command(
                          "from `ambient-eval stats`, EDM or clean-fid, or ref:NAME from `ambient-eval refs list` "
                          "(fetched on first use; FID only).", metavar="REFERENCE",
                          show_default=False)] = None,
-    metrics: Annotated[str, typer.Option("--metrics", help="Comma-separated: fid, kid, is, pr, dc.",
+    metrics: Annotated[str, typer.Option("--metrics", help="Comma-separated: fid, kid, is, pr, dc; the ADM "
+                                         "evaluator's sfid, adm-is, adm-pr; clipscore (needs --prompts).",
                                          metavar="LIST")] = "fid",
     features: Annotated[Optional[str], typer.Option("--features", help="Extractor for all metrics (inception, "
                         "inception-clean, vgg16, dinov2, clip, pixel, ...) or METRIC=NAME pairs, e.g. "
@@ -100,6 +101,13 @@ def fid_command(
     repeats: Annotated[int, typer.Option("--repeats", help="With --model: evaluate R disjoint seed ranges "
                        "(EDM reports the min over 3) and report mean, std, min and a 95% interval.",
                        metavar="R", min=1)] = 1,
+    prompts: Annotated[Optional[Path], typer.Option("--prompts", help="clipscore: prompt file (.txt one per line, "
+                       ".csv with a 'prompt' column); image i (sorted order) pairs with prompt i.",
+                       metavar="FILE")] = None,
+    clip_model: Annotated[Optional[str], typer.Option("--clip-model", help="clipscore: open_clip model name "
+                          "(default ViT-L-14, OpenAI weights).", metavar="NAME")] = None,
+    clip_weights: Annotated[Optional[Path], typer.Option("--clip-weights", help="clipscore: weights of "
+                            "--clip-model (OpenAI .pt or an open_clip state dict).", metavar="PATH")] = None,
     compare: Annotated[Optional[list[Path]], typer.Option("--compare", help="Earlier results.json to show "
                        "beside this run in the report (repeatable; alone, only builds the comparison).",
                        metavar="RESULTS")] = None,
@@ -107,7 +115,9 @@ def fid_command(
     """Quality metrics of GENERATED images against REFERENCE images or statistics.
 
     Computes FID (Inception pool3, float64 statistics), KID (100 subsets of 1000), IS (10 splits),
-    precision/recall (k=3, VGG16 by default) and density/coverage (k=5). Features are cached by
+    precision/recall (k=3, VGG16 by default) and density/coverage (k=5); the ADM evaluator's sFID,
+    IS and precision/recall (sfid, adm-is, adm-pr; REFERENCE may be an ADM reference batch) and
+    CLIP score (clipscore with --prompts; no REFERENCE needed). Features are cached by
     content, so a second run on the same images does no extraction. Prints a table; --out writes
     results.json and results.csv; an HTML report goes to reports/ unless --no-report.
 
@@ -120,6 +130,10 @@ def fid_command(
       ambient-eval fid samples/ data/train.zip --metrics fid,kid,pr,dc --out results/run1
 
       ambient-eval fid --model ckpt/ --seeds 0-9999 data/train.zip --metrics fid
+
+      ambient-eval fid samples.npz VIRTUAL_imagenet64_labeled.npz --metrics fid,sfid,adm-is,adm-pr
+
+      ambient-eval fid samples/ --metrics clipscore --prompts prompts.txt
 
       ambient-eval fid --compare results/run1/results.json --compare results/run2/results.json
 
@@ -140,7 +154,8 @@ def fid_command(
             raise AmbientError(f"--compare '{p}' holds '{r.kind}' results, not 'fid' results.")
     _check_compare(earlier, [str(p) for p in compare or []])
     only_compare = bool(earlier) and generated is None and reference is None and model is None
-    if not only_compare and (reference is None or (generated is None and model is None)):
+    clip_only = [m.strip() for m in metrics.split(",") if m.strip()] == ["clipscore"]
+    if not only_compare and ((reference is None and not clip_only) or (generated is None and model is None)):
         raise AmbientError("Pass GENERATED and REFERENCE (or --model CKPT --seeds RANGE REFERENCE, or only "
                            "--compare RESULTS...). See `ambient-eval fid --help`.")
     # Validate every output location before any long work.
@@ -167,7 +182,7 @@ def fid_command(
                           cache_dir=cache_dir, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad,
                           kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, fid_method=fid_method,
                           model=model, seeds=seeds, steps=steps, trust_pickle=trust_pickle,
-                          repeats=repeats)
+                          repeats=repeats, prompts=prompts, clip_model=clip_model, clip_weights=clip_weights)
         if not is_main():
             return
         _check_compare([*earlier, res], [*(str(p) for p in compare or []), "this run"])

@@ -49,11 +49,12 @@ def load_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None, str]:
                                "(np.savez(path, images=uint8_array)); object arrays are refused because "
                                "loading them runs pickled code.") from None
     labels = None
-    if LABEL_KEY in keys and key != LABEL_KEY:
+    label_key = LABEL_KEY if LABEL_KEY in keys else ("arr_1" if key == "arr_0" and "arr_1" in keys else None)
+    if label_key is not None and key != label_key:  # arr_1: the ADM evaluator's sample-batch labels
         with np.load(path, allow_pickle=False) as z:
-            labels = np.asarray(z[LABEL_KEY])
+            labels = np.asarray(z[label_key])
         if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-            raise AmbientError(f"'{path}' key 'labels' has shape {labels.shape} and dtype {labels.dtype}; "
+            raise AmbientError(f"'{path}' key '{label_key}' has shape {labels.shape} and dtype {labels.dtype}; "
                                "expected one integer per image. Fix or drop the labels.")
     return images, labels, key
 

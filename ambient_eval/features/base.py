@@ -18,6 +18,7 @@ LOGITS = "logits_unbiased"           # Inception-v3 1008-way logits without bias
 FC2 = "fc2"                          # VGG16 fc2 before ReLU, 4096-d
 FC2_RELU = "fc2_relu"                # VGG16 fc2 after ReLU, 4096-d (torch-fidelity's P/R default)
 EMBEDDING = "embedding"              # generic embedding (DINOv2 CLS, CLIP image, SSCD, pixels)
+MIXED6_CONV7 = "mixed6_conv7"        # Inception mixed_6/conv, first 7 channels, 17x17x7 = 2023-d HWC (sFID)
 
 
 class FeatureExtractor:

@@ -15,7 +15,7 @@ from pathlib import Path
 from unittest import mock
 
 from ambient_eval.errors import AmbientError
-from ambient_eval.features.base import LOGITS, POOL3, FeatureExtractor
+from ambient_eval.features.base import LOGITS, MIXED6_CONV7, POOL3, FeatureExtractor
 from ambient_eval.features.weights import (WeightsFile, load_state_dict, resolve_weights,
                                            torch_hub_checkpoints)
 
@@ -35,6 +35,13 @@ NVIDIA_INCEPTION = WeightsFile(
     cache_globs=lambda: ["/tmp"],
 )
 INPUT_SIZE = 299  # Inception-v3 input side, pixels
+# sFID's "spatial features" (Nash et al. 2021; the ADM evaluator's FID_SPATIAL_NAME "mixed_6/conv:0"):
+# in the TF graph `mixed_6` is the fourth 17x17 block and `mixed_6/conv` its 1x1 branch after
+# batchnorm + ReLU; torch-fidelity's converter maps mixed_6/conv/{conv2d_params,batchnorm} to
+# Mixed_6d.branch1x1.{conv,bn}, so it is the output of BasicConv2d Mixed_6d.branch1x1 (N x 192 x 17 x 17).
+# The evaluator keeps channels [..., :7] of the NHWC tensor and reshapes to N x 2023, i.e. H, W, C order.
+SPATIAL_MODULE = "Mixed_6d.branch1x1"
+SPATIAL_CHANNELS = 7
 
 # Modules of FeatureExtractorInceptionV3 from the 299x299 normalized input to pool3, in graph order.
 _TRUNK = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "MaxPool_1", "Conv2d_3b_1x1",
@@ -78,17 +85,25 @@ class InceptionExtractor(FeatureExtractor):
         super().__init__(device)
         w = resolve_weights("inception", [TORCH_FIDELITY_INCEPTION], weights)
         self.name, self.mode = "inception", "tf-compat"
-        self.outputs = {POOL3: 2048, LOGITS: 1008}
+        self.outputs = {POOL3: 2048, LOGITS: 1008, MIXED6_CONV7: SPATIAL_CHANNELS * 17 * 17}
         self.weights_sha256, self.weights_official, self.weights_path = w.sha256, w.official, str(w.path)
         self.net, self._built = None, False   # built on the first extraction (lazy: cache hits skip it)
+        self._spatial = None                  # last Mixed_6d.branch1x1 output (forward hook)
 
     def _build(self) -> None:
         self.net = build_torch_fidelity_inception(Path(self.weights_path), self.name).to(self.device)
+        self.net.get_submodule(SPATIAL_MODULE).register_forward_hook(self._keep_spatial)
+
+    def _keep_spatial(self, _module, _inputs, output) -> None:
+        self._spatial = output
 
     def _extract(self, images):
-        # NCHW uint8 (any size) => pool3 N x 2048, logits_unbiased N x 1008
+        # NCHW uint8 (any size) => pool3 N x 2048, logits_unbiased N x 1008, mixed6_conv7 N x 2023
         pool3, logits = self.net(images)
-        return {POOL3: pool3, LOGITS: logits}
+        spatial, self._spatial = self._spatial, None
+        # N x 192 x 17 x 17 => N x 17 x 17 x 7 (TF's NHWC) => N x 2023
+        spatial = spatial[:, :SPATIAL_CHANNELS].permute(0, 2, 3, 1).reshape(images.shape[0], -1)
+        return {POOL3: pool3, LOGITS: logits, MIXED6_CONV7: spatial}
 
 
 class InceptionCleanExtractor(FeatureExtractor):

@@ -44,6 +44,13 @@ CATALOG: tuple[MetricPattern, ...] = (
     _exact(R.KIND_FID, R.RECALL, HIGHER),
     _exact(R.KIND_FID, R.DENSITY, HIGHER),
     _exact(R.KIND_FID, R.COVERAGE, HIGHER),
+    _exact(R.KIND_FID, R.SFID, LOWER),
+    _exact(R.KIND_FID, R.ADM_IS, HIGHER),
+    _exact(R.KIND_FID, R.ADM_IS_STD, None),
+    _exact(R.KIND_FID, R.ADM_PRECISION, HIGHER),
+    _exact(R.KIND_FID, R.ADM_RECALL, HIGHER),
+    _exact(R.KIND_FID, R.CLIP_SCORE, HIGHER),
+    _exact(R.KIND_FID, R.CLIP_SCORE_STD, None),
     MetricPattern(R.KIND_FID, R.fd_key("<extractor>"), r"fd_[a-z0-9_]+", LOWER),
     # kind memorization: fraction of samples above a similarity threshold, top-1 statistics.
     MetricPattern(R.KIND_MEMORIZATION, "frac_above_<threshold>", rf"frac_above_{_NUM}", LOWER),

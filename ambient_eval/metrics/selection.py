@@ -7,7 +7,8 @@ from typing import Mapping, Sequence
 from ambient_eval.errors import AmbientError
 
 # Metric name -> extractor used when the caller does not choose (torch-fidelity defaults; dc follows pr).
-DEFAULT_EXTRACTOR = {"fid": "inception", "kid": "inception", "is": "inception", "pr": "vgg16"}
+DEFAULT_EXTRACTOR = {"fid": "inception", "kid": "inception", "is": "inception", "pr": "vgg16",
+                     "sfid": "inception", "adm-is": "inception", "adm-pr": "inception", "clipscore": "clip"}
 # Extractors whose Frechet distance is reported as "fid" (others as fd_<extractor>).
 INCEPTION_NAMES = ("inception", "inception-clean")
 
@@ -76,13 +77,19 @@ def parse_weights(weights: str | Mapping[str, str] | Sequence[str] | None, extra
 
 def output_for(metric: str, extractor) -> str:
     """Which output of `extractor` a metric uses (IS: logits; else pool3 / fc2_relu / default)."""
-    from ambient_eval.features.base import FC2_RELU, LOGITS, POOL3
+    from ambient_eval.features.base import FC2_RELU, LOGITS, MIXED6_CONV7, POOL3
 
-    if metric == "is":
+    if metric in ("is", "adm-is"):
         if LOGITS not in extractor.outputs:
             raise AmbientError(f"Inception Score needs Inception logits, but extractor '{extractor.name}' "
-                               "has none. Use --features is=inception.")
+                               f"has none. Use --features {metric}=inception.")
         return LOGITS
+    if metric == "sfid":
+        if MIXED6_CONV7 not in extractor.outputs:
+            raise AmbientError(f"sFID needs Inception mixed_6/conv features, which extractor '{extractor.name}' "
+                               "does not produce. Use --features sfid=inception (the TF-compatible Inception, "
+                               "as the ADM evaluator).")
+        return MIXED6_CONV7
     for name in (POOL3, FC2_RELU):
         if name in extractor.outputs:
             return name

@@ -78,13 +78,23 @@ def is_ref(spec) -> bool:
     return isinstance(spec, str) and spec.startswith(REF_PREFIX)
 
 
+def ref_name(spec: str) -> str:
+    """`ref:NAME` (or NAME) => NAME."""
+    return spec[len(REF_PREFIX):] if is_ref(spec) else spec
+
+
+def ref_entry_format(spec: str) -> str:
+    """The catalog file format of `ref:NAME` (npz, edm2-pkl, torch-fidelity-pt, adm-npz)."""
+    return get_entry(ref_name(spec)).format
+
+
 def load_ref(spec: str):
     """`ref:NAME` => FeatureStats with the catalog's extractor, mode, feature and N."""
     from ambient_eval.refs import readers
     from ambient_eval.stats import FeatureStats, load_stats
     from ambient_eval.stats_checks import check_mean_cov
 
-    name = spec[len(REF_PREFIX):] if is_ref(spec) else spec
+    name = ref_name(spec)
     entry = get_entry(name)
     path = ref_path(name)
     if entry.format == "npz":

@@ -55,6 +55,11 @@ CASES: list[tuple[str, list[str], str]] = [
                                           "vgg16={missing}", "--device", "cpu", "--no-report", "--out", "{out}"],
      "which no requested metric uses"),
     ("fid-checkpoint-as-generated", ["fid", "{ckpt}", "{ref}", *PIX, "--out", "{out}"], "--model"),
+    ("fid-sfid-without-inception", ["fid", "{gen}", "{ref}", *PIX, "--metrics", "sfid", "--out", "{out}"],
+     "sFID needs"),
+    ("fid-clipscore-without-prompts", ["fid", "{gen}", "--metrics", "clipscore", "--device", "cpu", "--no-report",
+                                       "--out", "{out}"], "--prompts FILE"),
+    ("export-adm-not-npz", ["export-adm", "{gen}", "-o", "{out}/samples.png"], "ending in .npz"),
     # ---- stats ----------------------------------------------------------------------------------
     ("stats-missing-source", ["stats", "{missing}", "--output", "{out}/s.npz", "--features", "pixel-8",
                               "--device", "cpu"], "does not exist"),

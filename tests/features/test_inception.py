@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from ambient_eval.features import LOGITS, POOL3, WeightsWarning, extract_features, get_extractor
+from ambient_eval.features import LOGITS, MIXED6_CONV7, POOL3, WeightsWarning, extract_features, get_extractor
 from tests.conftest import random_images, write_images
 from tests.features.conftest import array_source
 
@@ -45,7 +45,8 @@ def torch_fidelity_net(inception_weights):
 
 
 def test_inception_equals_torch_fidelity(ours_tf, torch_fidelity_net, images2):
-    assert (ours_tf.name, ours_tf.mode, ours_tf.outputs) == ("inception", "tf-compat", {POOL3: 2048, LOGITS: 1008})
+    assert (ours_tf.name, ours_tf.mode, ours_tf.outputs) == ("inception", "tf-compat", {POOL3: 2048, LOGITS: 1008,
+                                                                           MIXED6_CONV7: 2023})
     feats = extract_features(array_source(images2), ours_tf, batch_size=2)    # same batch as the reference
     with torch.no_grad():
         pool3, logits = torch_fidelity_net(torch.from_numpy(images2).permute(0, 3, 1, 2).contiguous())
@@ -56,6 +57,23 @@ def test_inception_equals_torch_fidelity(ours_tf, torch_fidelity_net, images2):
     one = extract_features(array_source(images2), ours_tf, batch_size=1)
     for key in (POOL3, LOGITS):
         np.testing.assert_allclose(one[key], feats[key], rtol=1e-5, atol=1e-5)
+
+
+def test_sfid_spatial_features_are_mixed6_conv_nhwc(ours_tf, torch_fidelity_net, images2):
+    # ADM evaluator: sess.run("mixed_6/conv:0")[..., :7].reshape(N, -1) on the NHWC TF tensor; here the
+    # same numpy steps on torch-fidelity's Mixed_6d.branch1x1 output (NCHW), taken by the test's own hook.
+    got = {}
+    handle = torch_fidelity_net.Mixed_6d.branch1x1.register_forward_hook(lambda m, i, o: got.update(x=o.clone()))
+    try:
+        with torch.no_grad():
+            torch_fidelity_net(torch.from_numpy(images2).permute(0, 3, 1, 2).contiguous())
+    finally:
+        handle.remove()
+    nhwc = got["x"].numpy().transpose(0, 2, 3, 1)                 # N x 17 x 17 x 192
+    want = nhwc[..., :7].reshape(nhwc.shape[0], -1)
+    feats = extract_features(array_source(images2), ours_tf, batch_size=2)
+    assert feats[MIXED6_CONV7].shape == (len(images2), 2023) and want.std() > 0.01
+    np.testing.assert_allclose(feats[MIXED6_CONV7], want, rtol=0, atol=1e-6)
 
 
 def test_inception_clean_preprocessing_is_clean_fid_resize(ours_clean, images2):
