@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import asdict, replace
@@ -77,7 +78,7 @@ def clean_draw_share(sigma_tn: np.ndarray, P_mean: float = -1.2, P_std: float = 
     return float(np.mean([float(draw_probability(float(s), stn)[stn == 0].sum()) for s in sig]))
 
 
-def run_cell(st, split: int, seed: int, pool, ref, out: Path) -> dict:
+def run_cell(st, split: int, seed: int, pool, ref, out: Path, runs: Path | None = None) -> dict:
     """Train and evaluate the four models of cell (split, seed) => row dict."""
     import torch
 
@@ -106,7 +107,7 @@ def run_cell(st, split: int, seed: int, pool, ref, out: Path) -> dict:
         cfg = TrainConfig(method=method, arch=COMMON["arch"], steps=st.steps, batch=st.batch, lr=COMMON["lr"],
                           warmup_steps=min(100, st.steps // 10), ema_halflife_kimg=COMMON["ema"], seed=seed,
                           ambient_target=target, checkpoint_every=st.steps, device="cpu")
-        run_dir = out / f"s{split}-t{seed}" / name
+        run_dir = (runs or out) / f"s{split}-t{seed}" / name
         train(d, cfg, run_dir, sigma_tn=stn, overwrite=True)
         model = load_model(run_dir / "final", device="cpu")
         seeds = list(range(10_000 * seed, 10_000 * seed + COMMON["samples"]))
@@ -157,6 +158,8 @@ def main(argv=None) -> int:
     p.add_argument("--no-aggregate", action="store_true", help="run cells only (one setting per process)")
     p.add_argument("--smoke", action="store_true", help="tiny sizes (seconds; digits8 only unless --setting)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--cells", default=None, help="only these cells, in this order: 'S:T,S:T,...' (extra processes; "
+                   "their run directories go to OUT/<setting>/runs-<pid> so processes never share one)")
     a = p.parse_args(argv)
     import torch
 
@@ -186,16 +189,18 @@ def _run(a, t0: float) -> int:
         pool, ref = load_setting(st)
         from ambient_eval.atomic import write_json
 
-        for s in range(a.splits):
+        cells = ([tuple(map(int, c.split(":"))) for c in a.cells.split(",")] if a.cells
+                 else [(s, t) for s in range(a.splits) for t in range(a.seeds)])
+        runs = out / f"runs-{os.getpid()}" if a.cells else None
+        for s, t in cells:
             f = out / f"split-s{s}.json"
             if not (f.is_file() and json.loads(f.read_text()).get("settings") == settings):
                 write_json(f, {**split_info(st, pool, s, out, ref), "settings": settings})
-            for t in range(a.seeds):
-                f = out / f"cell-s{s}-t{t}.json"
-                if f.is_file() and json.loads(f.read_text()).get("settings") == settings:
-                    print(f"{name} s{s} t{t}: reusing {f}")
-                    continue
-                write_json(f, {**run_cell(st, s, t, pool, ref, out), "settings": settings})
+            f = out / f"cell-s{s}-t{t}.json"
+            if f.is_file() and json.loads(f.read_text()).get("settings") == settings:
+                print(f"{name} s{s} t{t}: reusing {f}")
+                continue
+            write_json(f, {**run_cell(st, s, t, pool, ref, out, runs), "settings": settings})
     if a.no_aggregate:
         print(f"cells done ({time.time() - t0:.0f} s); run --aggregate-only when every setting is")
         return 0
