@@ -78,7 +78,7 @@ def clean_draw_share(sigma_tn: np.ndarray, P_mean: float = -1.2, P_std: float = 
     return float(np.mean([float(draw_probability(float(s), stn)[stn == 0].sum()) for s in sig]))
 
 
-def run_cell(st, split: int, seed: int, pool, ref, out: Path, runs: Path | None = None) -> dict:
+def run_cell(st, split: int, seed: int, pool, ref, out: Path, runs_root: Path | None = None) -> dict:
     """Train and evaluate the four models of cell (split, seed) => row dict."""
     import torch
 
@@ -107,7 +107,7 @@ def run_cell(st, split: int, seed: int, pool, ref, out: Path, runs: Path | None 
         cfg = TrainConfig(method=method, arch=COMMON["arch"], steps=st.steps, batch=st.batch, lr=COMMON["lr"],
                           warmup_steps=min(100, st.steps // 10), ema_halflife_kimg=COMMON["ema"], seed=seed,
                           ambient_target=target, checkpoint_every=st.steps, device="cpu")
-        run_dir = (runs or out) / f"s{split}-t{seed}" / name
+        run_dir = (runs_root or out) / f"s{split}-t{seed}" / name
         train(d, cfg, run_dir, sigma_tn=stn, overwrite=True)
         model = load_model(run_dir / "final", device="cpu")
         seeds = list(range(10_000 * seed, 10_000 * seed + COMMON["samples"]))
