@@ -178,7 +178,12 @@ def _run(a, t0: float) -> int:
     from experiments.ordering_data import SETTINGS, load_setting
     from experiments.ordering_stats import write_results
 
+    from experiments.ordering_data import CIFAR_TAR
+
     names = list(SETTINGS) if a.setting == "all" else [a.setting]
+    if a.setting == "all" and not CIFAR_TAR.is_file():
+        print(f"cifar16 skipped: {CIFAR_TAR} is missing (see ../shared/data/README.md)")
+        names.remove("cifar16")
     if a.smoke and a.setting == "all":
         names = ["digits8"]
     for name in names if not a.aggregate_only else []:
