@@ -93,10 +93,10 @@ def setting_md(name: str, d: dict, models, splits: int, seeds: int) -> list[str]
             md.append(f"| {amb} - {base} | " + " | ".join(cells) + " |")
     md += ["", "Per split (annotation of the blurred images; share of ambient's batch slots holding a clean image; "
            "data-only reference FDs):", "",
-           "| split | sigma_tn q10 / median / q90 | at grid max (10) | clean share of draws | clean-subset FD | "
-           "blurred FD |", "|---|---|---|---|---|---|"]
+           "| split | sigma_tn q10 / median / q90 | at grid max (10) | at grid min (0.01) | clean share of draws | "
+           "clean-subset FD | blurred FD |", "|---|---|---|---|---|---|---|"]
     md += [f"| {i['split']} | {i['sigma_tn_q10']:.3f} / {i['sigma_tn_median']:.3f} / {i['sigma_tn_q90']:.3f} | "
-           f"{i['sigma_tn_at_grid_max']:.1%} | {i['clean_draw_share']:.1%} | {i['clean_subset_fd']:.3f} | "
+           f"{i['sigma_tn_at_grid_max']:.1%} | {i['sigma_tn_at_grid_min']:.1%} | {i['clean_draw_share']:.1%} | {i['clean_subset_fd']:.3f} | "
            f"{i['blurred_fd']:.3f} |" for i in d["splits"]]
     md += ["", "Per cell FD (" + " / ".join(models) + "): " + "; ".join(
         f"s{c['split']}t{c['seed']}: " + " / ".join(f"{c[f'{m}.fd']:.2f}" for m in models) for c in d["cells"]) + ".", ""]
