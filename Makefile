@@ -23,7 +23,7 @@ demo: install
 demo-models: install
 	$(BIN)/python -m ambient_eval.demo.pretrained
 
-## Clean-only vs naive vs Ambient-Omni over 3 seeds (~30 CPU min) -> experiments/results/.
+## Clean-only vs naive vs both Ambient-Omni loops, 3 corruption splits x 3 seeds, digits8 + cifar16 (~25 CPU min) -> experiments/results/.
 experiment: install
 	$(BIN)/python experiments/ambient_ordering.py
 

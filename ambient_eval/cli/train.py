@@ -1,12 +1,27 @@
 """`ambient-eval train`: the bundled trainer for baseline and ambient models (EDM)."""
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from ambient_eval.cli.options import Device
+
+
+class AmbientTarget(str, Enum):
+    """Which official Ambient-Omni training loop ambient-omni follows (training/targets.py)."""
+
+    pixel_loop = "pixel-loop"
+    ambient_loss = "ambient-loss"
+
+
+class BatchOrder(str, Enum):
+    """sigma-first batch order: independent draws, or the official InfiniteSampler walk."""
+
+    draw = "draw"
+    walk = "walk"
 
 
 def train_command(
@@ -52,6 +67,16 @@ def train_command(
                             "Ambient-Omni: draw sigma_t, then an image eligible at it; full batches), or the "
                             "image-first ablations mask (zero loss below the threshold) and truncate (draw "
                             "sigma_t above it).", metavar="POLICY")] = "sigma-first",
+    ambient_target: Annotated[AmbientTarget, typer.Option("--ambient-target", help="ambient-omni: which official "
+                              "loop to follow. pixel-loop (default; the pixel-diffusion loop behind the paper's "
+                              "CIFAR-10/FFHQ tables): a corrupted image is trained with the plain EDM loss on "
+                              "itself, only at sigma_t > sigma_tn sqrt(s_max/(s_max-1)) (the annotation gates the "
+                              "noise levels). ambient-loss (the latent-diffusion loop): sigma_tn also enters the "
+                              "ambient loss (x_tn = y + sigma_tn z').")] = AmbientTarget.pixel_loop,
+    batch_order: Annotated[BatchOrder, typer.Option("--batch-order", help="sigma-first batches: draw (default; each "
+                           "slot drawn independently, uniform over the images eligible at its sigma_t, with "
+                           "replacement) or walk (the official InfiniteSampler: a persistent shuffled order with "
+                           "window swaps; no image repeats within a pass).")] = BatchOrder.draw,
     consistency: Annotated[float, typer.Option("--consistency", help="Weight of the Tweedie consistency loss "
                            "below each sample's sigma_tn (Daras et al. 2024); ambient-omni / noisy; 0 = off.",
                            metavar="W", min=0.0)] = 0.0,
@@ -65,7 +90,8 @@ def train_command(
     """Train a diffusion model (EDM) on clean, corrupted or noisy data.
 
     Methods: baseline = EDM loss on every sample; ambient-omni = Ambient Diffusion Omni (a corrupted
-    sample is used only at sigma_t > sigma_tn sqrt(s_max/(s_max-1)), with the ambient loss);
+    sample is used only at sigma_t > sigma_tn sqrt(s_max/(s_max-1)); --ambient-target picks the
+    official pixel loop, plain EDM loss on it, or the latent loop's ambient loss);
     noisy = the same loss with sigma_tn = sigma_n for data observed with Gaussian noise; cep =
     baseline with condition embedding perturbation. Writes native checkpoints (EMA weights) that
     `ambient-eval sample` and `fid --model` load; re-running the command resumes after a kill.
@@ -73,6 +99,7 @@ def train_command(
     Examples:
       ambient-eval train builtin:digits-16 -o runs/base --arch tiny --steps 2000
       ambient-eval train blurred/ -o runs/amb --method ambient-omni --annotations ann.jsonl
+      ambient-eval train blurred/ -o runs/amb2 --method ambient-omni --annotations ann.jsonl --ambient-target ambient-loss --batch-order walk
       ambient-eval train noisy/ -o runs/noisy --method noisy
       ambient-eval train builtin:digits -o runs/cep --method cep --cond --cep-gamma 1.0
     """
@@ -88,6 +115,7 @@ def train_command(
     n_steps = steps if steps is not None else (max(1, round(kimg * 1000 / batch)) if kimg is not None else 2000)
     cfg = TrainConfig(method=method, arch=arch, resolution=resolution, cond=cond, steps=n_steps, batch=batch, lr=lr,
                       warmup_steps=warmup, ema_halflife_kimg=ema, sigma_policy=sigma_policy, consistency=consistency,
+                      ambient_target=AmbientTarget(ambient_target).value, batch_order=BatchOrder(batch_order).value,
                       sigma_n=sigma_n,
                       label_flip=label_flip, cep_gamma=cep_gamma, cep_noise=cep_noise, cep_scale=cep_scale,
                       seed=seed, checkpoint_every=checkpoint_every, device=device, compile=compile)

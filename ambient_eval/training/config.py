@@ -8,6 +8,8 @@ from ambient_eval.errors import AmbientError
 METHODS = ("baseline", "ambient-omni", "noisy", "cep")
 ARCHS = ("tiny", "small", "cifar")
 SIGMA_POLICIES = ("sigma-first", "mask", "truncate")
+AMBIENT_TARGETS = ("pixel-loop", "ambient-loss")
+BATCH_ORDERS = ("draw", "walk")
 CEP_NOISES = ("uniform", "gaussian")
 CEP_SCALES = ("sqrt-dim", "none")
 # Keys that may change between a run and its resumption (everything else must match).
@@ -36,6 +38,13 @@ class TrainConfig:
     # batch sampling: "sigma-first" (official Ambient-Omni: draw sigma_t, then an image eligible at it; full
     # batches) | image-first ablations: "mask" (zero loss below the threshold) | "truncate" (sigma_t drawn above it)
     sigma_policy: str = "sigma-first"
+    # ambient-omni, which official loop to follow (training/targets.py): "pixel-loop" (pixel-diffusion
+    # training_loop.py: plain EDM loss on the corrupted image above its threshold; the paper's CIFAR-10 tables)
+    # | "ambient-loss" (latent-diffusion loop: the annotation's sigma_tn enters the ambient loss)
+    ambient_target: str = "pixel-loop"
+    # sigma-first batch order: "draw" (independent draws with replacement: training/batches.py) | "walk" (the
+    # official InfiniteSampler walk: persistent shuffled order, window swaps; training/walk.py)
+    batch_order: str = "draw"
     consistency: float = 0.0  # weight of the Tweedie consistency loss below sigma_tn (Daras et al. 2024); 0 = off
     sigma_n: float | None = None  # noisy method: observation noise std in model space [-1, 1] units
     label_flip: float = 0.0  # flip this fraction of labels (seeded, fixed for the run) before training
@@ -63,6 +72,12 @@ class TrainConfig:
             raise AmbientError(f"Unknown --arch '{self.arch}'. Use one of: {', '.join(ARCHS)}.")
         if self.sigma_policy not in SIGMA_POLICIES:
             raise AmbientError(f"Unknown --sigma-policy '{self.sigma_policy}'. Use {', '.join(SIGMA_POLICIES)}.")
+        if self.ambient_target not in AMBIENT_TARGETS or self.batch_order not in BATCH_ORDERS:
+            raise AmbientError(f"Unknown --ambient-target {self.ambient_target!r} or --batch-order {self.batch_order!r}. "
+                               f"Use {' | '.join(AMBIENT_TARGETS)} and {' | '.join(BATCH_ORDERS)}.")
+        if self.batch_order == "walk" and self.sigma_policy != "sigma-first":
+            raise AmbientError(f"--batch-order walk is the official sigma-first walk; --sigma-policy "
+                               f"{self.sigma_policy} draws images first. Use --sigma-policy sigma-first or --batch-order draw.")
         if self.cep_noise not in CEP_NOISES or self.cep_scale not in CEP_SCALES:
             raise AmbientError(f"Unknown CEP setting noise={self.cep_noise!r} scale={self.cep_scale!r}. "
                                f"Use --cep-noise {'|'.join(CEP_NOISES)} and --cep-scale {'|'.join(CEP_SCALES)}.")

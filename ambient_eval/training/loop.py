@@ -4,8 +4,10 @@ RUN_DIR layout
   run.json                 config, data/annotations fingerprints (written at the start)
   state.safetensors        resumable state (model, EMA, Adam), the atomic commit point
   loss.csv                 step, kimg, loss, loss_used, frac_used, lr, sec, consistency
-Batches: --sigma-policy sigma-first (default, the official Ambient-Omni sampler: training/batches.py)
-draws sigma_t first and then an image eligible at it; mask / truncate draw images first (ablations).
+Batches: --sigma-policy sigma-first (default, the official Ambient-Omni sampler) draws sigma_t first and
+then an image eligible at it, by independent draws (--batch-order draw: training/batches.py) or the
+official walk (--batch-order walk: training/walk.py); mask / truncate draw images first (ablations).
+Loss target of ambient-omni: --ambient-target pixel-loop | ambient-loss (training/targets.py).
   checkpoints/step-NNNNNNN native checkpoint (EMA weights) every K steps
   final/                   native checkpoint (EMA weights) at the end
 Step k draws all its randomness from generators seeded by (seed, k, rank): a resumed run on CPU
@@ -31,14 +33,16 @@ import torch
 from ambient_eval import __version__, atomic
 from ambient_eval.errors import AmbientError
 from ambient_eval.progress import progress
-from ambient_eval.training.batches import effective_sigma_tn, sample_batch
+from ambient_eval.training.batches import eligible, sample_batch
 from ambient_eval.training.config import TrainConfig
 from ambient_eval.training.consistency import consistency_loss, sample_sigma_below
 from ambient_eval.training.dataset import TrainData
 from ambient_eval.training.ema import ema_beta, ema_update
 from ambient_eval.training.loss import ambient_loss
-from ambient_eval.training.sigma import sample_sigma, sample_sigma_truncated
-from ambient_eval.training.state import load_state, read_state_info, save_state
+from ambient_eval.training.sigma import sample_sigma, sample_sigma_truncated, threshold
+from ambient_eval.training.state import load_extra, load_state, read_state_info, save_state
+from ambient_eval.training.targets import loss_inputs
+from ambient_eval.training.walk import BatchWalk
 
 log = logging.getLogger(__name__)
 LOSS_COLUMNS = ("step", "kimg", "loss", "loss_used", "frac_used", "lr", "sec", "consistency")
@@ -191,9 +195,12 @@ def train(data: TrainData, cfg: TrainConfig, run_dir: str | os.PathLike, *, sigm
     ema = copy.deepcopy(denoiser).eval().requires_grad_(False)
     opt = torch.optim.Adam(denoiser.parameters(), lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8)
     start, rows = 0, []
+    walk = BatchWalk(N, cfg.seed, cfg.P_mean, cfg.P_std) if cfg.batch_order == "walk" else None
     if resume is not None:
         load_state(run_dir / "state.safetensors", model=denoiser, ema=ema, opt=opt)
         start = int(resume["step"])
+        if walk is not None:
+            walk.load(load_extra(run_dir / "state.safetensors", "walk_order"), resume["walk"])
         rows = _read_csv(run_dir / "loss.csv", start)
         log.info("resuming %s at step %d", run_dir, start)
     module: torch.nn.Module = TrainStep(denoiser)
@@ -211,6 +218,8 @@ def train(data: TrainData, cfg: TrainConfig, run_dir: str | os.PathLike, *, sigm
     stn_t = torch.from_numpy(stn)
     smax_t = None if sigma_max is None or not np.any(sigma_max) else torch.from_numpy(np.asarray(sigma_max, np.float32))
     corrupted_idx = torch.from_numpy(np.flatnonzero(stn > 0))
+    thr_all = threshold(stn_t, cfg.s_max)
+    smax_all = torch.zeros_like(stn_t) if smax_t is None else smax_t
     if cfg.consistency > 0 and len(corrupted_idx) == 0:
         raise AmbientError("--consistency needs samples with sigma_tn > 0 (corrupted or noisy); this data has none.")
     lab_t = None if labels is None or not cfg.cond else torch.from_numpy(np.asarray(labels, np.int64))
@@ -222,20 +231,29 @@ def train(data: TrainData, cfg: TrainConfig, run_dir: str | os.PathLike, *, sigm
     def checkpoint(step: int) -> None:
         if rank != 0:
             return
-        meta = {"method": cfg.method, "data_fingerprint": data.fingerprint,
+        meta = {"method": cfg.method, "ambient_target": cfg.ambient_target if cfg.method == "ambient-omni" else None,
+                "batch_order": cfg.batch_order, "data_fingerprint": data.fingerprint,
                 "annotations_fingerprint": annotations_fingerprint, "steps": step, "kimg": step * cfg.batch / 1e3,
                 "seed": cfg.seed, "config": cfg.to_dict(), "tool": f"ambient-eval {__version__} train"}
         final = step == cfg.steps
         save_native(ema, run_dir / ("final" if final else f"checkpoints/step-{step:07d}"), ncfg, meta)
         atomic.write_text(run_dir / "loss.csv", _csv_text(rows))
-        save_state(run_dir / "state.safetensors", model=denoiser, ema=ema, opt=opt,
-                   info={"step": step, "identity": cfg.identity(), "data_fingerprint": data.fingerprint})
+        info = {"step": step, "identity": cfg.identity(), "data_fingerprint": data.fingerprint}
+        extra = None
+        if walk is not None:
+            order, info["walk"] = walk.state()
+            extra = {"walk_order": order}
+        save_state(run_dir / "state.safetensors", model=denoiser, ema=ema, opt=opt, info=info, extra=extra)
 
     bar = progress(range(start, end), total=end - start, desc=f"train {cfg.method}", unit="step")
     for step in bar:
         g, s = step_generator(cfg.seed, step, rank)
         torch.manual_seed(s)  # dropout / label dropout use the global generator
-        if cfg.sigma_policy == "sigma-first":
+        if walk is not None:  # the official walk: the global batch, this rank's slice
+            idx, sigma_t = walk.next_batch(cfg.batch, thr_all, smax_all)
+            idx, sigma_t = idx[rank * local_batch:(rank + 1) * local_batch], sigma_t[rank * local_batch:(rank + 1) * local_batch]
+            s_tn = stn_t[idx]
+        elif cfg.sigma_policy == "sigma-first":
             idx, sigma_t = sample_batch(local_batch, stn_t, g, sigma_max=smax_t, P_mean=cfg.P_mean, P_std=cfg.P_std,
                                         s_max=cfg.s_max)
             s_tn = stn_t[idx]
@@ -244,7 +262,7 @@ def train(data: TrainData, cfg: TrainConfig, run_dir: str | os.PathLike, *, sigm
             s_tn = stn_t[idx]
             sigma_t = (sample_sigma_truncated(s_tn, g, cfg.P_mean, cfg.P_std, cfg.s_max)
                        if cfg.sigma_policy == "truncate" else sample_sigma(local_batch, g, cfg.P_mean, cfg.P_std))
-        s_tn = effective_sigma_tn(sigma_t, s_tn, None if smax_t is None else smax_t[idx])  # locality: clean below
+        s_max_i = None if smax_t is None else smax_t[idx]
         y = data_imgs[idx.to(device)]                                      # NCHW uint8 | float32
         y = y.to(torch.float32) / 127.5 - 1.0 if y.dtype == torch.uint8 else y  # => model space
         z_tn = torch.randn(y.shape, generator=g)
@@ -255,9 +273,9 @@ def train(data: TrainData, cfg: TrainConfig, run_dir: str | os.PathLike, *, sigm
             xi = (torch.rand((local_batch, emb_dim), generator=g) * 2 - 1 if cfg.cep_noise == "uniform"
                   else torch.randn((local_batch, emb_dim), generator=g)) * cep_scale
             xi = xi.to(device)
+        # x_tn and the loss's sigma_tn, as the official pixel or latent loop makes them (training/targets.py)
+        x_tn, s_tn = loss_inputs(cfg.method, cfg.ambient_target, y, z_tn.to(device), sigma_t, s_tn, s_max_i)
         s_tn, sigma_t, n = s_tn.to(device), sigma_t.to(device), n.to(device)
-        # Ambient-Omni: x_tn = y + sigma_tn z'; noisy data: y already carries sigma_n; clean: x_tn = y.
-        x_tn = y + s_tn.reshape(-1, 1, 1, 1) * z_tn.to(device) if cfg.method == "ambient-omni" else y
 
         def D(x, sig, lab):
             if cuda:
@@ -267,6 +285,10 @@ def train(data: TrainData, cfg: TrainConfig, run_dir: str | os.PathLike, *, sigm
             return module(x, sig, lab, xi)
 
         loss, used = ambient_loss(D, x_tn, s_tn, sigma_t, n, onehot, cfg.sigma_data, cfg.s_max)
+        # the annotation gates the noise levels in both loops (the sigma-first and walk batches hold only eligible
+        # samples; the "mask" ablation zeroes the others), whatever sigma_tn the loss itself received
+        ok = eligible(sigma_t.cpu(), thr_all[idx], smax_all[idx]).to(loss.device)
+        loss, used = torch.where(ok, loss, torch.zeros_like(loss)), used & ok
         total = loss.mean()
         cons = None
         if cfg.consistency > 0:  # Tweedie consistency below sigma_tn on a quarter-batch of corrupted samples

@@ -19,8 +19,9 @@ STATE_KEY = "ambient_eval_train_state"
 
 
 def save_state(path: str | os.PathLike, *, model: torch.nn.Module, ema: torch.nn.Module,
-               opt: torch.optim.Optimizer, info: dict) -> None:
-    """Write model + EMA + optimizer tensors and `info` (JSON-able: step, config, ...) atomically."""
+               opt: torch.optim.Optimizer, info: dict, extra: dict[str, torch.Tensor] | None = None) -> None:
+    """Write model + EMA + optimizer tensors, `extra` tensors (e.g. the batch walk's order) and `info`
+    (JSON-able: step, config, ...) atomically."""
     from safetensors.torch import save_file
 
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
@@ -29,6 +30,7 @@ def save_state(path: str | os.PathLike, *, model: torch.nn.Module, ema: torch.nn
     for i, st in osd["state"].items():
         for key, v in st.items():
             tensors[f"opt.{i}.{key}"] = torch.as_tensor(v)
+    tensors.update({f"extra.{k}": v for k, v in (extra or {}).items()})
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
     meta = {**info, "param_groups": osd["param_groups"]}
     with atomic_path(path) as tmp:
@@ -69,3 +71,11 @@ def load_state(path: str | os.PathLike, *, model: torch.nn.Module, ema: torch.nn
     opt.load_state_dict({"state": {i: {k: (v if k == "step" else v.to(device)) for k, v in s.items()}
                                    for i, s in state.items()}, "param_groups": groups})
     return info
+
+
+def load_extra(path: str | os.PathLike, name: str) -> torch.Tensor | None:
+    """One tensor saved through save_state(extra={name: ...}), or None when the file has none."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return f.get_tensor(f"extra.{name}") if f"extra.{name}" in f.keys() else None

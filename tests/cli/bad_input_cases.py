@@ -97,6 +97,8 @@ CASES: list[tuple[str, list[str], str]] = [
                               "cpu"], "--kimg"),
     ("train-cond-without-labels", ["train", "{ref}", "--out", "{out}", "--steps", "1", "--device", "cpu",
                                    "--cond"], "label"),
+    ("train-walk-with-image-first-policy", ["train", "{ref}", "--out", "{out}", "--steps", "1", "--device", "cpu",
+                                           "--batch-order", "walk", "--sigma-policy", "mask"], "--batch-order walk"),
     ("corrupt-unknown-kind", ["corrupt", "{ref}", "--out", "{out}", "--kind", "sepia", "--level", "1"], "sepia"),
     ("corrupt-fraction-above-1", ["corrupt", "{ref}", "--out", "{out}", "--kind", "blur", "--level", "1",
                                   "--fraction", "1.5"], "fraction"),

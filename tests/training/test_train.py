@@ -32,11 +32,12 @@ def test_tiny_model_loss_decreases(tiny_folder, tmp_path):
     assert x.shape == (2, 3, 8, 8) and torch.isfinite(x).all()
 
 
-@pytest.mark.parametrize("method", ["baseline", "ambient-omni", "cep"])
-def test_resume_after_interruption_is_bit_exact(tiny_folder, tmp_path, method):
+@pytest.mark.parametrize("method,extra", [("baseline", {}), ("ambient-omni", {}), ("cep", {}),
+                                          ("ambient-omni", {"ambient_target": "ambient-loss", "batch_order": "walk"})])
+def test_resume_after_interruption_is_bit_exact(tiny_folder, tmp_path, method, extra):
     data = load_train_data(tiny_folder)
     sigma_tn = np.where(np.arange(len(data)) % 2 == 0, 0.0, 0.3).astype(np.float32) if method == "ambient-omni" else None
-    cfg = TrainConfig(method=method, steps=12, checkpoint_every=4, cond=(method == "cep"), **TINY)
+    cfg = TrainConfig(method=method, steps=12, checkpoint_every=4, cond=(method == "cep"), **extra, **TINY)
     full, part = tmp_path / "full", tmp_path / "part"
     train(data, cfg, full, sigma_tn=sigma_tn)
     # "kill" after 6 steps: the last checkpoint is at step 4, steps 5-6 are lost as after a real kill
