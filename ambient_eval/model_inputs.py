@@ -37,6 +37,8 @@ def _has_images(folder: Path, depth: int = 2) -> bool:
 
 def kind_of(spec: str | os.PathLike) -> str:
     """'checkpoint' or 'samples' for a user-given path (see the module docstring)."""
+    if str(spec).startswith("closed-form:"):  # a closed-form reference model (models/closed_form.py)
+        return "checkpoint"
     path = Path(spec)
     if path.is_dir():
         if _has_images(path):
