@@ -128,3 +128,16 @@ def test_cli_reproducibility_and_memorization_accept_closed_form(cli, tmp_path):
     models = json.loads((tmp_path / "m" / "summary.json").read_text())["models"]
     fracs = [m["metrics"]["frac_above_0.99"] for m in models.values()]
     assert fracs == [1.0, 0.0]   # the memorizer copies every sample, the Gaussian none
+
+
+def test_gaussian_low_rank_path_matches_full():
+    # n < d takes the Gram-matrix path; n >= d the full eigendecomposition: same denoiser.
+    rng = np.random.default_rng(5)
+    y = rng.standard_normal((7, 12))
+    x = torch.as_tensor(rng.standard_normal((3, 12)))
+    s = torch.full((3,), 0.3, dtype=torch.float64)
+    low = GaussianDenoiser(y, 2).denoise(x, s).numpy()
+    S = np.cov(y.T, bias=True)
+    mu = y.mean(0)
+    want = mu + (S @ np.linalg.solve(S + 0.09 * np.eye(12), (x.numpy() - mu).T)).T
+    np.testing.assert_allclose(low, want, atol=1e-10)
