@@ -92,7 +92,7 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
         kid_subset_size: int = DEFAULTS.kid_subset_size, is_splits: int = DEFAULTS.is_splits,
         pr_k: int = DEFAULTS.pr_k, dc_k: int = DEFAULTS.dc_k, fid_method: str = DEFAULTS.fid_method,
         model: str | None = None, seeds: str | Sequence[int] | None = None, steps: int = 18,
-        trust_pickle: bool = False, repeats: int = 1):
+        trust_pickle: bool = False, repeats: int = 1, classifier: str | os.PathLike | None = None):
     """Compute quality metrics of GENERATED against REFERENCE -> ambient_eval.results.Results.
 
     generated / reference: image-source spec (folder, zip, npz, builtin:NAME), an ImageSource, or a
@@ -101,7 +101,14 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
     metrics or METRIC=NAME pairs; defaults fid/kid/is -> inception, pr -> vgg16, dc -> as pr.
     `repeats` (with `model`): evaluate R disjoint seed ranges (seeds + r * span, as EDM's 0-49999,
     50000-99999, 100000-149999) and report the mean, with per-repeat values, std and min.
+    `leakage` among the metrics: corruption leakage from the clean-vs-corrupted `classifier` file.
     """
+    if "leakage" in [str(m).strip().lower() for m in metrics]:
+        from ambient_eval.metrics.leakage_fid import fid_with_leakage
+
+        args = dict(locals())
+        args["metrics"] = list(dict.fromkeys(str(m).strip().lower() for m in metrics if str(m).strip()))
+        return fid_with_leakage(**args)
     if int(repeats) != 1:
         return _fid_repeats(**dict(locals()))  # only the parameters are bound at this point
     from ambient_eval.metrics import METRIC_NAMES
