@@ -128,6 +128,11 @@ def test_cli_reproducibility_and_memorization_accept_closed_form(cli, tmp_path):
     models = json.loads((tmp_path / "m" / "summary.json").read_text())["models"]
     fracs = [m["metrics"]["frac_above_0.99"] for m in models.values()]
     assert fracs == [1.0, 0.0]   # the memorizer copies every sample, the Gaussian none
+    r = cli(["fid", "--model", gau, "--seeds", "0-5", "builtin:digits-16:test", "--features", "pixel-8",
+             "--metrics", "fid", "--no-report", "--no-cache", "--out", tmp_path / "f"])
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "f" / "results.json").read_text())
+    assert res["metrics"]["fd_pixel_8"] > 0
 
 
 def test_gaussian_low_rank_path_matches_full():
