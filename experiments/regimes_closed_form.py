@@ -175,10 +175,12 @@ def summarize(rows: list[dict], sizes: list[int], sigmas: list[float]) -> list[d
             if isinstance(rs[0][k], list):
                 row[k] = np.mean([r[k] for r in rs], axis=0).tolist()
             else:
-                row[k] = t95([r[k] for r in rs])
+                m, lo, hi = t95([r[k] for r in rs])
+                # fractions: the t-interval is clipped to [0, 1] (it can overshoot with 3 seeds)
+                row[k] = (m, max(lo, 0.0), min(hi, 1.0)) if k.startswith(("ms_", "rp_", "cal_")) else (m, lo, hi)
         # closer to the empirical than to the Gaussian denoiser: fraction of sigmas, per seed
-        row["frac_sigma_nearer_empirical"] = t95([np.mean(np.array(r["dist_empirical"]) < np.array(r["dist_gaussian"]))
-                                                  for r in rs])
+        m, lo, hi = t95([np.mean(np.array(r["dist_empirical"]) < np.array(r["dist_gaussian"])) for r in rs])
+        row["frac_sigma_nearer_empirical"] = (m, max(lo, 0.0), min(hi, 1.0))
         out.append(row)
     return out
 
@@ -196,7 +198,8 @@ def markdown(summary: list[dict], sigmas: list[float], settings: dict) -> str:
                      f"{f(r['rp_model'])} | {f(r['ms_empirical'])} | {f(r['ms_gaussian'])} | {f(r['rp_empirical'])} | "
                      f"{f(r['rp_gaussian'])} | {r['dist_empirical'][i]:.4f} | {r['dist_gaussian'][i]:.4f} | "
                      f"{f(r['frac_sigma_nearer_empirical'])} |")
-    return "\n".join([f"Settings: {settings}", "", "Mean over data seeds [95% t-interval].", "", *lines, ""])
+    return "\n".join([f"Settings: {settings}", "", "Mean over data seeds [95% t-interval, fractions clipped to "
+                                                   "[0, 1]]. GL = 1 - MS.", "", *lines, ""])
 
 
 def svg(summary: list[dict]) -> str:
