@@ -64,6 +64,7 @@ class Calibration:
     holdout: str                                  # "split" or the holdout's description
     embedding: dict[str, Any]
     seed: int
+    tta: str = "none"                             # query views scored by their max (as memorization --tta)
     reference: dict[str, float] = field(default_factory=dict)   # {"empirical": frac, "gaussian": frac}
     warnings: list[str] = field(default_factory=list)
     pos_scores: np.ndarray | None = None
@@ -74,7 +75,7 @@ class Calibration:
         d = {THRESHOLD: self.threshold, TARGET_FPR: self.target_fpr, FPR: self.fpr, TPR: self.tpr,
              TPR_PER_AUG: self.tpr_per_aug, AUC: self.auc, "n_index": self.n_index,
              "n_negatives": self.n_negatives, "n_per_augmentation": self.n_per_aug, "holdout": self.holdout,
-             "embed": self.embedding.get("embed"), "seed": self.seed, REFERENCE: self.reference,
+             "embed": self.embedding.get("embed"), "seed": self.seed, "tta": self.tta, REFERENCE: self.reference,
              "warnings": self.warnings}
         if roc:
             d["roc"] = self.roc
@@ -120,12 +121,12 @@ class _Scorer:
     """Embeds images and scores them by top-1 cosine to the index (FAISS exact inner product)."""
 
     def __init__(self, index_images: np.ndarray, embed: str, weights: str | None, device: str,
-                 batch_size: int) -> None:
+                 batch_size: int, tta: str = "none") -> None:
         import faiss
 
         from ambient_eval.audits import embed as E
 
-        self.embed, self.batch_size = embed, batch_size
+        self.embed, self.batch_size, self.tta = embed, batch_size, tta
         self.extractor = E.extractor_for(embed, weights=weights, device=device)
         self.info = E.embedding_info(self.extractor, embed)
         xb = self.vectors(index_images)
@@ -141,8 +142,17 @@ class _Scorer:
                             embed=self.embed, batch_size=self.batch_size)
 
     def top1(self, images: np.ndarray) -> np.ndarray:
-        D, _ = self.index.search(self.vectors(images), 1)
-        return np.clip(D[:, 0].astype(np.float64), -1.0, 1.0)
+        # NHWC uint8 => (N,) float64: max over the --tta query views, as the audit scores samples
+        import torch
+
+        from ambient_eval.audits.tta import view_transforms
+
+        x = torch.as_tensor(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+        best = None
+        for _, fn in view_transforms(self.tta, int(images.shape[1])):
+            D, _ = self.index.search(self.vectors(fn(x).permute(0, 2, 3, 1).numpy()), 1)
+            best = D[:, 0] if best is None else np.maximum(best, D[:, 0])
+        return np.clip(best.astype(np.float64), -1.0, 1.0)
 
 
 def reference_flagged(index_images: np.ndarray, scorer: _Scorer, threshold: float, seeds: Sequence[int], *,
@@ -169,7 +179,7 @@ def calibrate(train, holdout=None, *, embed: str = "pixel", weights: str | None 
               fpr: float = DEFAULTS.fpr, n_per_aug: int = DEFAULTS.n_per_aug,
               holdout_fraction: float = DEFAULTS.holdout_fraction, max_holdout: int = DEFAULTS.max_holdout,
               check_seeds: int = DEFAULTS.check_seeds, seed: int = DEFAULTS.seed,
-              batch_size: int = 256) -> Calibration:
+              batch_size: int = 256, tta: str = "none") -> Calibration:
     """Training ImageSource (+ optional held-out ImageSource) => Calibration at target `fpr`."""
     if not 0 < fpr < 1:
         raise AmbientError(f"--fpr must be in (0, 1), got {fpr}.")
@@ -191,7 +201,7 @@ def calibrate(train, holdout=None, *, embed: str = "pixel", weights: str | None 
         if neg_imgs.shape[1:3] != index_imgs.shape[1:3]:
             raise AmbientError(f"The holdout images are {neg_imgs.shape[1]}x{neg_imgs.shape[2]} but the training "
                                f"images are {index_imgs.shape[1]}x{index_imgs.shape[2]}; use the same size.")
-    scorer = _Scorer(index_imgs, embed, weights, device, batch_size)
+    scorer = _Scorer(index_imgs, embed, weights, device, batch_size, tta)
     planted = np.sort(rng.choice(len(index_imgs), min(n_per_aug, len(index_imgs)), replace=False))
     pos_by_aug = {a: scorer.top1(augment(index_imgs[planted], a, seed)) for a in AUGMENTATIONS}
     pos = np.concatenate(list(pos_by_aug.values()))
@@ -205,7 +215,7 @@ def calibrate(train, holdout=None, *, embed: str = "pixel", weights: str | None 
                       tpr_per_aug={a: float((s > t).mean()) for a, s in pos_by_aug.items()},
                       auc=auc_score(pos, neg), roc=roc_curve(pos, neg), n_index=len(index_imgs),
                       n_negatives=len(neg), n_per_aug=len(planted), holdout=where, embedding=scorer.info,
-                      seed=seed, warnings=warns, pos_scores=pos, neg_scores=neg)
+                      seed=seed, tta=tta, warnings=warns, pos_scores=pos, neg_scores=neg)
     if check_seeds:
         cal.reference = reference_flagged(index_imgs, scorer, t, range(check_seeds), device=device)
     return cal

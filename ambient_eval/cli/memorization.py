@@ -121,7 +121,7 @@ def memorization(
     thresholds, use_calibrated = _parse_thresholds(threshold)
     if (calibrate or use_calibrated) and not samples and not model:
         _calibration_only(open_source(train, max_images=max_images), holdout, embed, weights, device, fpr,
-                          check_seeds, seed, out, report)
+                          check_seeds, seed, out, report, tta)
         return
     if not samples and not model:
         raise AmbientError("No generated samples given. Pass SAMPLES... (folders, zips, arrays) or "
@@ -149,7 +149,7 @@ def memorization(
     train_src = open_source(train, max_images=max_images)
     cal = None
     if calibrate or use_calibrated:
-        cal = _run_calibration(train_src, holdout, embed, weights, device, fpr, check_seeds, seed)
+        cal = _run_calibration(train_src, holdout, embed, weights, device, fpr, check_seeds, seed, tta)
         if use_calibrated:
             import dataclasses
 
@@ -219,13 +219,13 @@ def _parse_thresholds(values: list[str] | None) -> tuple[list[float], bool]:
     return nums, calibrated
 
 
-def _run_calibration(train_src, holdout, embed, weights, device, fpr, check_seeds, seed):
+def _run_calibration(train_src, holdout, embed, weights, device, fpr, check_seeds, seed, tta="none"):
     """Calibrate the copy threshold on the training set (audits/calibration.py) and print it."""
     from ambient_eval.audits.calibration import calibrate
     from ambient_eval.data import open_source
 
     cal = calibrate(train_src, None if holdout is None else open_source(holdout), embed=embed, weights=weights,
-                    device=device, fpr=fpr, check_seeds=check_seeds, seed=seed)
+                    device=device, fpr=fpr, check_seeds=check_seeds, seed=seed, tta=tta)
     typer.echo(f"calibrated threshold {cal.threshold:.4f} at FPR {cal.fpr:.4f} (target {fpr:g}, "
                f"{cal.n_negatives} held-out images); TPR {cal.tpr:.4f}: "
                + ", ".join(f"{a} {v:.2f}" for a, v in cal.tpr_per_aug.items()))
@@ -237,7 +237,8 @@ def _run_calibration(train_src, holdout, embed, weights, device, fpr, check_seed
     return cal
 
 
-def _calibration_only(train_src, holdout, embed, weights, device, fpr, check_seeds, seed, out, report) -> None:
+def _calibration_only(train_src, holdout, embed, weights, device, fpr, check_seeds, seed, out, report,
+                      tta="none") -> None:
     """`memorization --calibrate` without samples: calibration.json + a report."""
     from ambient_eval.atomic import ensure_writable_dir, write_json
     from ambient_eval.reports.calibration_report import build_calibration_report
@@ -246,7 +247,7 @@ def _calibration_only(train_src, holdout, embed, weights, device, fpr, check_see
     ensure_writable_dir(out)
     report_path = report or default_report_path("calibration")
     ensure_writable_dir(report_path.parent)
-    cal = _run_calibration(train_src, holdout, embed, weights, device, fpr, check_seeds, seed)
+    cal = _run_calibration(train_src, holdout, embed, weights, device, fpr, check_seeds, seed, tta)
     d = {**cal.to_dict(), "embedding": cal.embedding, "train": {"description": train_src.description,
                                                                 "fingerprint": train_src.fingerprint()}}
     write_json(out / "calibration.json", d)

@@ -80,3 +80,15 @@ def test_cli_calibrate_and_threshold_calibrated(cli, tmp_path):
     assert "Threshold calibration" in (tmp_path / "m.html").read_text()
     r = cli(["memorization", "x/", "--train", train, "--threshold", "high"])
     assert r.exit_code == 2 and "neither a number nor 'calibrated'" in r.output
+
+
+def test_calibration_scores_tta_views_like_the_audit():
+    # With --tta flip the query is also searched mirrored: planted flips become exact matches.
+    from ambient_eval.data import open_source
+
+    src = open_source("builtin:digits-16:train", max_images=200)
+    plain = calibrate(src, embed="pixel", n_per_aug=30, check_seeds=0)
+    flip = calibrate(src, embed="pixel", n_per_aug=30, check_seeds=0, tta="flip")
+    assert flip.tta == "flip" and flip.to_dict()["tta"] == "flip"
+    assert flip.tpr_per_aug["flip"] == 1.0 > plain.tpr_per_aug["flip"]
+    assert flip.fpr <= 0.01 and flip.threshold >= plain.threshold   # max over views raises negatives too
