@@ -104,9 +104,9 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
     `leakage` among the metrics: corruption leakage from the clean-vs-corrupted `classifier` file.
     """
     if "leakage" in [str(m).strip().lower() for m in metrics]:
+        args = dict(locals())  # only the parameters are bound at this point
         from ambient_eval.metrics.leakage_fid import fid_with_leakage
 
-        args = dict(locals())
         args["metrics"] = list(dict.fromkeys(str(m).strip().lower() for m in metrics if str(m).strip()))
         return fid_with_leakage(**args)
     if int(repeats) != 1:

@@ -20,7 +20,7 @@ SHARED_KEYS = ("n_generated", "reference_fingerprint")
 SPACE_KEYS = ("extractor", "mode", "feature", "weights_sha256")
 # results.metrics key -> settings.per_metric key (the metric that produced it).
 _GROUP = {"fid": "fid", "kid": "kid", "kid_std": "kid", "is": "is", "is_std": "is", "precision": "pr",
-          "recall": "pr", "density": "dc", "coverage": "dc"}
+          "recall": "pr", "density": "dc", "coverage": "dc", "leakage_corrected": "leakage"}
 
 
 def metric_group(name: str) -> str:

@@ -54,4 +54,8 @@ def fid_with_leakage(generated: Any = None, reference: Any = None, *, metrics, c
     res.metrics.update(m)
     res.ci.update(ci)
     res.settings[L.SETTINGS_KEY] = settings
+    # The "feature space" of leakage is the classifier: gate/compare refuse results from another one.
+    res.settings.setdefault("per_metric", {})[L.LEAKAGE] = {
+        "extractor": "leakage-classifier", "mode": f"sigma={clf.sigma:g}", "feature": "p_corrupted",
+        "weights_sha256": clf.sha256}
     return res

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from ambient_eval.comparability import feature_space
 from ambient_eval.data.corruptions import gaussian_blur
 from ambient_eval.errors import AmbientError
 from ambient_eval.metrics import leakage as L
@@ -67,14 +68,17 @@ def test_fid_leakage_cli_and_gate_name(cli, trained, digits_split, tmp_path):
     write_images(tmp_path / "blurred", blurred[:40, 0].numpy())
     write_images(tmp_path / "clean", clean[:40, 0].numpy())
     vals = {}
-    for name in ("blurred", "clean"):
-        r = cli(["fid", tmp_path / name, tmp_path / "clean", "--metrics", "leakage", "--classifier", path,
-                 "--out", tmp_path / f"r_{name}", "--no-report"])
+    for name, metrics in (("blurred", "leakage"), ("clean", "fid,leakage")):
+        r = cli(["fid", tmp_path / name, tmp_path / "clean", "--metrics", metrics, "--classifier", path,
+                 "--features", "pixel-8", "--out", tmp_path / f"r_{name}", "--no-report"])
         assert r.exit_code == 0, r.output
         res = json.loads((tmp_path / f"r_{name}" / "results.json").read_text())
         vals[name] = res["metrics"]["leakage"]
         assert res["settings"]["leakage"]["classifier_sha256"] and "leakage" in res["ci"]
+        space = feature_space(res["settings"], "leakage_corrected")
+        assert space["extractor"] == "leakage-classifier" and space["weights_sha256"]
     assert vals["blurred"] > 0.8 and vals["clean"] < 0.2, vals
+    assert "fd_pixel_8" in res["metrics"] and res["settings"]["per_metric"]["fid"]["extractor"] == "pixel-8"
     assert any(p.display == "leakage" for p in CATALOG)
     r = cli(["fid", tmp_path / "clean", tmp_path / "clean", "--metrics", "leakage"])
     assert r.exit_code == 2 and "--classifier" in r.output
