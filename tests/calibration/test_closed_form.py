@@ -108,6 +108,10 @@ def test_load_model_spec_and_errors():
     assert den.img_resolution == 16 and den.checkpoint_format == "closed-form"
     assert den.weights_sha256 and den.n_train == 1797 - 1500
     assert kind_of("closed-form:empirical:x.zip") == "checkpoint"
+    from ambient_eval.model_inputs import model_labels
+
+    assert model_labels(["closed-form:empirical:d/train.zip", "closed-form:gaussian:d/train.zip"]) == [
+        "empirical-train", "gaussian-train"]
     assert parse_spec("closed-form:empirical:builtin:digits") == ("empirical", "builtin:digits")
     for bad in ("closed-form:median:builtin:digits", "closed-form:empirical:"):
         with pytest.raises(AmbientError, match="closed-form:empirical:DATA"):
