@@ -103,7 +103,7 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
         pr_k: int = DEFAULTS.pr_k, dc_k: int = DEFAULTS.dc_k, fid_method: str = DEFAULTS.fid_method,
         model: str | None = None, seeds: str | Sequence[int] | None = None, steps: int = 18,
         trust_pickle: bool = False, repeats: int = 1, prompts: Any = None, clip_model: str | None = None,
-        clip_weights: str | os.PathLike | None = None):
+        clip_weights: str | os.PathLike | None = None, classifier: str | os.PathLike | None = None):
     """Compute quality metrics of GENERATED against REFERENCE -> ambient_eval.results.Results.
 
     generated / reference: image-source spec (folder, zip, npz, builtin:NAME), an ImageSource, or a
@@ -116,7 +116,14 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
     reference batch (.npz with arr_0 and mu/sigma/mu_s/sigma_s) is used through its statistics for
     fid/sfid and its images otherwise. clipscore: `prompts` (a prompt file or list, image i with
     prompt i in source order), `clip_model` (open_clip name, default ViT-L-14), `clip_weights`.
+    `leakage` among the metrics: corruption leakage from the clean-vs-corrupted `classifier` file.
     """
+    if "leakage" in [str(m).strip().lower() for m in metrics]:
+        args = dict(locals())  # only the parameters are bound at this point
+        from ambient_eval.metrics.leakage_fid import fid_with_leakage
+
+        args["metrics"] = list(dict.fromkeys(str(m).strip().lower() for m in metrics if str(m).strip()))
+        return fid_with_leakage(**args)
     if int(repeats) != 1:
         return _fid_repeats(**dict(locals()))  # only the parameters are bound at this point
     from ambient_eval.metrics import METRIC_NAMES

@@ -21,7 +21,8 @@ SPACE_KEYS = ("extractor", "mode", "feature", "weights_sha256")
 # results.metrics key -> settings.per_metric key (the metric that produced it).
 _GROUP = {"fid": "fid", "kid": "kid", "kid_std": "kid", "is": "is", "is_std": "is", "precision": "pr",
           "recall": "pr", "density": "dc", "coverage": "dc", "adm_is": "adm-is", "adm_is_std": "adm-is",
-          "adm_precision": "adm-pr", "adm_recall": "adm-pr", "clipscore_std": "clipscore"}
+          "adm_precision": "adm-pr", "adm_recall": "adm-pr", "clipscore_std": "clipscore",
+          "leakage_corrected": "leakage"}
 
 
 def metric_group(name: str) -> str:

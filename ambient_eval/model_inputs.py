@@ -37,6 +37,8 @@ def _has_images(folder: Path, depth: int = 2) -> bool:
 
 def kind_of(spec: str | os.PathLike) -> str:
     """'checkpoint' or 'samples' for a user-given path (see the module docstring)."""
+    if str(spec).startswith("closed-form:"):  # a closed-form reference model (models/closed_form.py)
+        return "checkpoint"
     path = Path(spec)
     if path.is_dir():
         if _has_images(path):
@@ -59,6 +61,9 @@ def model_labels(specs: Sequence[str | os.PathLike]) -> list[str]:
     for spec in specs:
         p = Path(str(spec).rstrip("/\\"))
         base = (p.stem if p.suffix.lower() in _LABEL_SUFFIXES else p.name) or str(spec)
+        if str(spec).startswith("closed-form:"):  # closed-form:KIND:DATA -> 'KIND-<label of DATA>'
+            kind, _, data = str(spec)[len("closed-form:"):].partition(":")
+            base = f"{kind}-{model_labels([data])[0]}"
         label, i = base, 2
         while label in labels:
             label, i = f"{base}-{i}", i + 1

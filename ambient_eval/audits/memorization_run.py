@@ -75,6 +75,7 @@ class MemorizationAudit:
     embedding: dict[str, Any]
     index: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)   # e.g. an embedding whose similarities are all ~1
+    calibration: dict[str, Any] | None = None           # Calibration.to_dict() when --calibrate was used
 
 
 def _use_gpu(device: str) -> bool | None:
@@ -239,7 +240,9 @@ def settings(audit: MemorizationAudit, model: ModelAudit) -> dict[str, Any]:
             else None,
             "carlini": ({"alpha": M.DEFAULTS.carlini_alpha, "n": cfg.carlini_n, "delta": cfg.carlini_delta,
                          "distance": "l2 of normalized embeddings"} if cfg.carlini else None),
-            "bootstrap": {"n_boot": cfg.n_boot, "seed": cfg.seed, "level": M.DEFAULTS.ci_level}}
+            "bootstrap": {"n_boot": cfg.n_boot, "seed": cfg.seed, "level": M.DEFAULTS.ci_level},
+            "calibration": None if audit.calibration is None else
+            {k: v for k, v in audit.calibration.items() if k != "roc"}}
 
 
 def _dir_name(name: str) -> str:
@@ -254,6 +257,7 @@ def summary(audit: MemorizationAudit) -> dict[str, Any]:
             "train": {"description": audit.train.description, "fingerprint": audit.train.fingerprint(),
                       "n": len(audit.train)},
             "index": audit.index, "k": audit.config.k, "tta": audit.config.tta, "warnings": audit.warnings,
+            "calibration": audit.calibration,
             "models": {m.name: {"description": m.source.description, "metrics": m.metrics, "ci": m.ci}
                        for m in audit.models}}
 
@@ -279,7 +283,8 @@ def write_outputs(audit: MemorizationAudit, out: str | Path) -> list[Path]:
                                             "fingerprint": m.source.fingerprint(), "n": len(m.source)},
                               "train": {"description": audit.train.description,
                                         "fingerprint": audit.train.fingerprint(), "n": len(audit.train)}},
-                      extra={"model": m.name, "index": audit.index, "warnings": audit.warnings})
+                      extra={"model": m.name, "index": audit.index, "warnings": audit.warnings,
+                             "calibration": audit.calibration})
         target = out if len(audit.models) == 1 else out / _dir_name(m.name)
         paths.append(res.save(target))
     return paths

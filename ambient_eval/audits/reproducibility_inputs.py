@@ -170,7 +170,7 @@ def open_models(models: Iterable[Any], seeds: Sequence[int], sampler: SamplerSet
     for m, label in zip(models, labels):
         if isinstance(m, (str, os.PathLike)):
             p = Path(m)
-            if not p.exists():
+            if not p.exists() and not is_checkpoint(m):  # closed-form:... specs are not files
                 raise AmbientError(f"Model '{p}' does not exist. Pass a checkpoint, or a folder/npz of "
                                    "samples named by seed.")
             out.append(open_checkpoint(p, seeds, label, sampler, fmt) if is_checkpoint(p)

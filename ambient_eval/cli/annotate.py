@@ -42,6 +42,10 @@ def annotate_command(
                       "reports/annotate-<stamp>.html).", metavar="PATH")] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="Do not write the HTML report.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing annotations file.")] = False,
+    save_classifier: Annotated[Optional[Path], typer.Option("--save-classifier", help="Also train a clean-vs-"
+                               "corrupted classifier on an 80/20 split and save it here (safetensors) with its "
+                               "held-out rates, for `fid --metrics leakage --classifier FILE`.",
+                               metavar="FILE")] = None,
 ) -> None:
     """Assign each corrupted sample its minimum noise level sigma_tn (Ambient-Omni).
 
@@ -55,6 +59,8 @@ def annotate_command(
       ambient-eval annotate blurred blurred -o ann.jsonl
       ambient-eval annotate clean/ corrupted/ -o ann.jsonl --steps 1000 --report ann.html
       ambient-eval annotate blurred blurred -o ann.jsonl --fixed-sigma 0.5
+
+      ambient-eval annotate blurred blurred -o ann.jsonl --save-classifier clf.safetensors
     """
     from ambient_eval.errors import AmbientError
     from ambient_eval.reports.html import default_report_path
@@ -74,10 +80,15 @@ def annotate_command(
                          epsilon=epsilon, chance=chance, train_sigma=train_sigma, seed=seed)
     rep = None if no_report else str(report or default_report_path("annotate"))
     res = run_annotate(clean, corrupted, out, cfg, fixed_sigma=fixed_sigma, resolution=resolution, report=rep,
-                       device=device, overwrite=overwrite)
+                       device=device, overwrite=overwrite,
+                       save_classifier=str(save_classifier) if save_classifier else None)
     typer.echo(f"Annotated {res['n']} samples ({res['n_corrupted']} corrupted): mean sigma_tn "
                f"{res['sigma_tn_mean']:.4g}, median {res['sigma_tn_median']:.4g} -> {out}"
                + (f"; report {res['report']}" if res.get("report") else ""))
+    if res.get("classifier"):
+        r = res["classifier"]["rates_heldout"]
+        typer.echo(f"Leakage classifier -> {res['classifier']['path']}: called corrupted on held-out clean "
+                   f"{r['clean']:.2%} ({r['n_clean']}), held-out corrupted {r['corrupted']:.2%} ({r['n_corrupted']})")
 
 
 def register(app: typer.Typer) -> None:

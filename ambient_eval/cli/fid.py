@@ -61,8 +61,10 @@ def fid_command(
                          "(fetched on first use; FID only).", metavar="REFERENCE",
                          show_default=False)] = None,
     metrics: Annotated[str, typer.Option("--metrics", help="Comma-separated: fid, kid, is, pr, dc; the ADM "
-                                         "evaluator's sfid, adm-is, adm-pr; clipscore (needs --prompts).",
-                                         metavar="LIST")] = "fid",
+                                         "evaluator's sfid, adm-is, adm-pr; clipscore (needs --prompts); leakage "
+                                         "(corruption leakage; needs --classifier).", metavar="LIST")] = "fid",
+    classifier: Annotated[Optional[Path], typer.Option("--classifier", help="Clean-vs-corrupted classifier for "
+                          "--metrics leakage (from `annotate --save-classifier`).", metavar="FILE")] = None,
     features: Annotated[Optional[str], typer.Option("--features", help="Extractor for all metrics (inception, "
                         "inception-clean, vgg16, dinov2, clip, pixel, ...) or METRIC=NAME pairs, e.g. "
                         "'pr=inception'. Default: fid/kid/is inception, pr vgg16, dc as pr.",
@@ -137,6 +139,8 @@ def fid_command(
 
       ambient-eval fid --compare results/run1/results.json --compare results/run2/results.json
 
+      ambient-eval fid samples/ data/train.zip --metrics fid,leakage --classifier clf.safetensors
+
       torchrun --nproc_per_node 2 -m ambient_eval fid samples/ data/train.zip   # ranks share extraction
     """
     import warnings
@@ -182,7 +186,8 @@ def fid_command(
                           cache_dir=cache_dir, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad,
                           kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, fid_method=fid_method,
                           model=model, seeds=seeds, steps=steps, trust_pickle=trust_pickle,
-                          repeats=repeats, prompts=prompts, clip_model=clip_model, clip_weights=clip_weights)
+                          repeats=repeats, prompts=prompts, clip_model=clip_model, clip_weights=clip_weights,
+                          classifier=classifier)
         if not is_main():
             return
         _check_compare([*earlier, res], [*(str(p) for p in compare or []), "this run"])

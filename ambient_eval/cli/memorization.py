@@ -27,9 +27,21 @@ def memorization(
         help="Weights file of the embedding network (sscd, dinov2, clip, inception).", metavar="FILE")] = None,
     k: Annotated[int, typer.Option("--k", help="Nearest training images kept per sample.", metavar="K",
                                    min=1)] = 5,
-    threshold: Annotated[Optional[list[float]], typer.Option(
-        help="Copy threshold on top-1 cosine (repeatable). Default per embedding: sscd 0.5 0.6; dinov2 "
-             "0.9 0.95 0.99; pixel/inception 0.95 0.98 0.99; clip 0.9 0.95 0.98.", metavar="T")] = None,
+    threshold: Annotated[Optional[list[str]], typer.Option(
+        help="Copy threshold on top-1 cosine (repeatable), or 'calibrated' (see --calibrate). Default per "
+             "embedding: sscd 0.5 0.6; dinov2 0.9 0.95 0.99; pixel/inception 0.95 0.98 0.99; clip 0.9 0.95 0.98.",
+        metavar="T")] = None,
+    calibrate: Annotated[bool, typer.Option(
+        "--calibrate", help="Calibrate the threshold on the training set: planted augmented copies vs held-out "
+                            "images, threshold at --fpr; ROC in the report. Without samples: calibration only.")] = False,
+    holdout: Annotated[Optional[str], typer.Option(
+        help="Held-out real images (negatives) for --calibrate [default: a seeded 10% split of --train, "
+             "at most 2000, kept out of the calibration index].", metavar="DATA")] = None,
+    fpr: Annotated[float, typer.Option(help="Target false-positive rate of the calibrated threshold.",
+                                       metavar="RATE", min=0.0, max=1.0)] = 0.01,
+    check_seeds: Annotated[int, typer.Option(
+        help="--calibrate: samples of each closed-form reference (empirical, Gaussian) flagged at the "
+             "calibrated threshold as a second check (0: skip).", metavar="N", min=0)] = 100,
     index: Annotated[str, typer.Option(
         help="flat (exact) | ivf | ivfpq | hnsw (approximate; recall@1 is measured and printed).",
         metavar="KIND")] = "flat",
@@ -91,6 +103,10 @@ def memorization(
       ambient-eval memorization gen/ --train laion/ --embed clip --shards emb/ --index ivfpq --tta flip
 
       torchrun --nproc_per_node 2 -m ambient_eval memorization gen/ --train data/ --embed pixel
+
+      ambient-eval memorization --calibrate --train data/train.zip --embed pixel --out calib/
+
+      ambient-eval memorization gen/ --train data/train.zip --embed pixel --threshold calibrated
     """
     from ambient_eval.atomic import ensure_writable_dir
     from ambient_eval.audits.memorization_run import (MemorizationConfig, model_labels, run_memorization,
@@ -102,6 +118,11 @@ def memorization(
     from ambient_eval.reports.memorization_report import build_report
 
     samples, model = list(samples or []), list(model or [])
+    thresholds, use_calibrated = _parse_thresholds(threshold)
+    if (calibrate or use_calibrated) and not samples and not model:
+        _calibration_only(open_source(train, max_images=max_images), holdout, embed, weights, device, fpr,
+                          check_seeds, seed, out, report, tta)
+        return
     if not samples and not model:
         raise AmbientError("No generated samples given. Pass SAMPLES... (folders, zips, arrays) or "
                            "--model CKPT --seeds 0-9999.")
@@ -114,7 +135,7 @@ def memorization(
     if index_path is not None:
         ensure_writable_dir(index_path.parent)
     cfg = MemorizationConfig(embed=embed, weights=weights, device=device, k=k,
-                             thresholds=tuple(threshold) if threshold else None, index=index,
+                             thresholds=tuple(thresholds) if thresholds else None, index=index,
                              index_path=str(index_path) if index_path else None, carlini=carlini,
                              carlini_delta=carlini_delta, batch_size=batch, n_boot=bootstrap, seed=seed,
                              tta=tta, shards=str(shards) if shards else None, shard_size=shard_size,
@@ -126,6 +147,13 @@ def memorization(
             raise AmbientError(f"'{spec}' is a model checkpoint, not samples. Pass it as --model {spec} "
                                "--seeds RANGE (its samples are generated and scored).")
     train_src = open_source(train, max_images=max_images)
+    cal = None
+    if calibrate or use_calibrated:
+        cal = _run_calibration(train_src, holdout, embed, weights, device, fpr, check_seeds, seed, tta)
+        if use_calibrated:
+            import dataclasses
+
+            cfg = dataclasses.replace(cfg, thresholds=(*thresholds, cal.threshold))
     labels = model_labels([*samples, *model])
     sources = {lab: open_source(s) for lab, s in zip(labels, samples)}
     if model:
@@ -144,6 +172,7 @@ def memorization(
         audit = run_memorization(sources, train_src, cfg, cache=None if no_cache else FeatureCache())
     if not is_main():
         return
+    audit.calibration = None if cal is None else cal.to_dict()
     rp = build_report(audit, report_path, top_n=top_n)  # reads images: the step most likely to fail
     written = write_outputs(audit, out)
     _print_summary(audit)
@@ -171,6 +200,60 @@ def _print_summary(audit) -> None:
         if M.FRAC_CARLINI in m.metrics:
             parts.append(f"carlini: {m.metrics[M.FRAC_CARLINI]:.4f}")
         typer.echo("  ".join(parts))
+
+
+def _parse_thresholds(values: list[str] | None) -> tuple[list[float], bool]:
+    """--threshold values => (numbers, whether 'calibrated' was among them)."""
+    from ambient_eval.errors import AmbientError
+
+    nums, calibrated = [], False
+    for v in values or []:
+        if v.strip().lower() == "calibrated":
+            calibrated = True
+            continue
+        try:
+            nums.append(float(v))
+        except ValueError:
+            raise AmbientError(f"--threshold {v!r} is neither a number nor 'calibrated'. Pass e.g. --threshold "
+                               "0.95 or --threshold calibrated.") from None
+    return nums, calibrated
+
+
+def _run_calibration(train_src, holdout, embed, weights, device, fpr, check_seeds, seed, tta="none"):
+    """Calibrate the copy threshold on the training set (audits/calibration.py) and print it."""
+    from ambient_eval.audits.calibration import calibrate
+    from ambient_eval.data import open_source
+
+    cal = calibrate(train_src, None if holdout is None else open_source(holdout), embed=embed, weights=weights,
+                    device=device, fpr=fpr, check_seeds=check_seeds, seed=seed, tta=tta)
+    typer.echo(f"calibrated threshold {cal.threshold:.4f} at FPR {cal.fpr:.4f} (target {fpr:g}, "
+               f"{cal.n_negatives} held-out images); TPR {cal.tpr:.4f}: "
+               + ", ".join(f"{a} {v:.2f}" for a, v in cal.tpr_per_aug.items()))
+    if cal.reference:
+        typer.echo(f"flagged at the calibrated threshold: empirical (memorizing) model "
+                   f"{cal.reference['empirical']:.2%}, Gaussian model {cal.reference['gaussian']:.2%}")
+    for w in cal.warnings:
+        typer.echo("Warning: " + w, err=True)
+    return cal
+
+
+def _calibration_only(train_src, holdout, embed, weights, device, fpr, check_seeds, seed, out, report,
+                      tta="none") -> None:
+    """`memorization --calibrate` without samples: calibration.json + a report."""
+    from ambient_eval.atomic import ensure_writable_dir, write_json
+    from ambient_eval.reports.calibration_report import build_calibration_report
+    from ambient_eval.reports.html import default_report_path
+
+    ensure_writable_dir(out)
+    report_path = report or default_report_path("calibration")
+    ensure_writable_dir(report_path.parent)
+    cal = _run_calibration(train_src, holdout, embed, weights, device, fpr, check_seeds, seed, tta)
+    d = {**cal.to_dict(), "embedding": cal.embedding, "train": {"description": train_src.description,
+                                                                "fingerprint": train_src.fingerprint()}}
+    write_json(out / "calibration.json", d)
+    rp = build_calibration_report(d, report_path)
+    for p in (out / "calibration.json", rp):
+        typer.echo(f"wrote {p}")
 
 
 def register(app: typer.Typer) -> None:

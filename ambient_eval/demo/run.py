@@ -137,6 +137,10 @@ def _run(s: DemoSettings, out: Path, on_stage: StageCallback | None) -> dict[str
               "all-data": (train_all, {lab: sources[lab] for lab, sub, *_ in MODELS if sub == "all"})}
     audits = E.memorization(s, groups, embed, out)
     repro, repro_opts = E.reproducibility(s, [m[0] for m in MODELS], embed, out)
+    if s.leakage_steps:  # corruption leakage: a clean-vs-corrupted classifier on each model's samples
+        from ambient_eval.demo.leakage import leakage
+
+        leak = leakage(s, data, sources, out, device)
     done("audits", t)
 
     t = stage(7, "report", "writing the combined report")
@@ -145,7 +149,8 @@ def _run(s: DemoSettings, out: Path, on_stage: StageCallback | None) -> dict[str
     timings["total_before_report"] = time.perf_counter() - t_start
     ctx = {"settings": s, "data": data, "sigma_tn": sigma_tn, "annotation": ann_info, "train": train_info,
            "samples": samples, "quality": quality, "audits": audits, "repro": repro, "repro_opts": repro_opts,
-           "embed": embed, "real": real, "timings": timings, "out": out, "device": device}
+           "embed": embed, "real": real, "timings": timings, "out": out, "device": device,
+           "leakage": leak if s.leakage_steps else None}
     report = build_demo_report(ctx).save(out / "report.html")
     done("report", t)
     timings["total"] = time.perf_counter() - t_start
@@ -174,6 +179,9 @@ def summarize(ctx: dict[str, Any], report: Path) -> dict[str, Any]:
                          "memorization_top1_mean": mem[label].metrics.get(MM.TOP1_MEAN),
                          f"memorization_frac_above_{t:g}": mem[label].metrics.get(MM.frac_above_key(t)),
                          "final_loss": ctx["train"][label].get("final_loss")}
+        if ctx.get("leakage"):
+            models[label]["leakage"] = ctx["leakage"][label]["metrics"]["leakage"]
+            models[label]["leakage_ci"] = ctx["leakage"][label]["ci"].get("leakage")
         for name, r in ctx["quality"][label].items():
             if name != s.fid_features:
                 models[label].update({f"{k} ({name})": v for k, v in r.metrics.items()})
@@ -196,6 +204,9 @@ def summary_text(summary: dict[str, Any]) -> str:
         ci = m.get(f"{key}_ci") or [float("nan")] * 2
         lines.append(f"{label:<9} {m[key]:>9.2f} [{ci[0]:6.2f}, {ci[1]:6.2f}] {m['kid']:>9.4f} "
                      f"{m['precision']:>6.2f} {m['recall']:>6.2f} {m[f'memorization_frac_above_{t:g}']:>9.2%}")
+    if "leakage" in next(iter(summary["models"].values())):
+        lines.append("Corruption leakage (samples a clean-vs-blurred classifier calls blurred): " + ", ".join(
+            f"{label} {m['leakage']:.0%}" for label, m in summary["models"].items()))
     rp = ", ".join(f"{k} {v:.2f}" for k, v in summary["rp"].items() if k.startswith("clean-A|"))
     lines.append(f"Reproducibility (same seed, cosine > {summary['rp_threshold']:g}): {rp}")
     lines.append(f"Done in {summary['timings_s']['total']:.0f} s. Report: {summary['report']}")

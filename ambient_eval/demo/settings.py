@@ -35,6 +35,8 @@ class DemoSettings:
     warmup_steps: int = 50  # linear learning-rate warm-up
     ema: float = 0.5  # EMA half-life in thousands of images
     pretrained: bool = True  # use the shipped checkpoints (demo/checkpoints) when they match; False = train
+    leakage_steps: int = 150  # corruption-leakage classifier steps (demo/leakage.py; 0 = skip the section)
+    leakage_width: int = 16  # channels of its first conv (annotate.py default: 32)
     n_samples: int = 256  # samples per model, seeds 0..n_samples-1 (shared noise across models)
     sampler_steps: int = 12  # EDM Heun steps (NFE = 2 * steps - 1)
     fid_features: str = "pixel-8"  # no-download features for FD/KID/precision/recall (8x8 pixels, 192-d)
@@ -50,7 +52,7 @@ class DemoSettings:
     def quick(cls, **kw) -> "DemoSettings":
         """A < 1 minute version (tests): fewer images, steps and samples; fixed sigma_tn."""
         return replace(cls(n_train=200, annotate="fixed", steps=20, batch=32, warmup_steps=5, n_samples=32,
-                           sampler_steps=4, n_boot=50, grid_seeds=6, pretrained=False), **kw)
+                           sampler_steps=4, n_boot=50, grid_seeds=6, pretrained=False, leakage_steps=30), **kw)
 
     def to_dict(self) -> dict:
         """Plain JSON-able dict."""

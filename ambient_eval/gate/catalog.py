@@ -52,6 +52,8 @@ CATALOG: tuple[MetricPattern, ...] = (
     _exact(R.KIND_FID, R.CLIP_SCORE, HIGHER),
     _exact(R.KIND_FID, R.CLIP_SCORE_STD, None),
     MetricPattern(R.KIND_FID, R.fd_key("<extractor>"), r"fd_[a-z0-9_]+", LOWER),
+    _exact(R.KIND_FID, "leakage", LOWER),             # metrics/leakage.py: samples that look corrupted
+    _exact(R.KIND_FID, "leakage_corrected", LOWER),   # the same, corrected by the classifier's held-out rates
     # kind memorization: fraction of samples above a similarity threshold, top-1 statistics.
     MetricPattern(R.KIND_MEMORIZATION, "frac_above_<threshold>", rf"frac_above_{_NUM}", LOWER),
     MetricPattern(R.KIND_MEMORIZATION, "top1_<statistic> (mean, median, max, q50..q99)",

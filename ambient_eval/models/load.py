@@ -58,7 +58,10 @@ def load_model(path: str | os.PathLike, *, format: str | None = None, trust_pick
     local Hugging Face / EDM2 caches; see ambient_eval.models.latent). Pixel models ignore it.
     """
     from ambient_eval.device import resolve_device
+    from ambient_eval.models.closed_form import is_closed_form, load_closed_form
 
+    if is_closed_form(path):  # closed-form:empirical|gaussian:DATA (reference models, no file)
+        return load_closed_form(str(path), resolve_device(device))
     p = Path(path)
     if not p.exists():
         raise AmbientError(f"Checkpoint '{p}' does not exist. Check the path.")

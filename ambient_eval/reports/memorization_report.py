@@ -116,6 +116,10 @@ def build_report(audit: "MemorizationAudit", path: str | os.PathLike, *, top_n: 
         rep.text(f"Approximate index '{audit.index['kind']}': recall@1 vs exact search "
                  f"{audit.index.get('recall_at_1', float('nan')):.4f} on {audit.index.get('n_queries')} "
                  f"sampled queries (seed {audit.index.get('seed')}).", note=audit.index.get("recall_at_1", 0) < 0.95)
+    if audit.calibration:
+        from ambient_eval.reports.calibration_report import add_section
+
+        add_section(rep, audit.calibration)
     rep.heading("Top-1 similarity distribution")
     rep.figure(histogram_figure(audit))
     for i, m in enumerate(audit.models):

@@ -24,7 +24,7 @@ def _same_place(a: str, b: str) -> bool:
 
 def run_annotate(clean: str, corrupted: str, out: str | os.PathLike, cfg: AnnotateConfig, *,
                  fixed_sigma: float | None = None, resolution: int | None = None, report: str | None = None,
-                 device: str = "auto", overwrite: bool = False) -> dict:
+                 device: str = "auto", overwrite: bool = False, save_classifier: str | None = None) -> dict:
     """Annotate every sample of CORRUPTED (the training set) with sigma_tn; => summary."""
     import torch
 
@@ -40,6 +40,8 @@ def run_annotate(clean: str, corrupted: str, out: str | os.PathLike, cfg: Annota
         raise AmbientError(f"Annotation grid/steps are invalid (grid {cfg.grid_min}..{cfg.grid_max} x "
                            f"{cfg.grid_size}, steps {cfg.steps}, draws {cfg.draws}). Use 0 < min < max, >= 2 "
                            "points, >= 1 step and draw.")
+    if save_classifier:
+        atomic.ensure_writable_dir(Path(save_classifier).parent)
     dev = resolve_device(device)
     data = load_train_data(corrupted, resolution)
     flags = corruption_flags(corrupted, len(data))
@@ -73,6 +75,7 @@ def run_annotate(clean: str, corrupted: str, out: str | os.PathLike, cfg: Annota
         idx = np.flatnonzero(flags)
         result = annotate(clean_imgs, data.images[torch.from_numpy(idx)], idx, cfg, dev)
         sigma_tn[idx] = result["sigma_tn"]
+    clf_rates = _leakage_classifier(save_classifier, clean_imgs, data, flags, cfg, dev) if save_classifier else None
     header = {"dataset_fingerprint": data.fingerprint, "dataset": data.description,
               "clean_fingerprint": clean_fp, "clean": str(clean), "n_corrupted": n_cor,
               "fixed_sigma": fixed_sigma, "resolution": resolution,
@@ -86,9 +89,26 @@ def run_annotate(clean: str, corrupted: str, out: str | os.PathLike, cfg: Annota
     summary = {"out": str(out), "n": len(data), "n_corrupted": n_cor,
                "sigma_tn_mean": float(s.mean()) if n_cor else 0.0,
                "sigma_tn_median": float(np.median(s)) if n_cor else 0.0}
+    if clf_rates is not None:
+        summary["classifier"] = {"path": str(save_classifier), "rates_heldout": clf_rates}
     if report:
         summary["report"] = str(write_report(report, summary, header, s, result))
     return summary
+
+
+def _leakage_classifier(path, clean_imgs, data, flags, cfg: AnnotateConfig, dev) -> dict:
+    """--save-classifier: a classifier for `fid --metrics leakage`, trained on a split (metrics/leakage.py)."""
+    import torch
+
+    from ambient_eval.metrics.leakage import save_classifier, train_leakage_classifier
+
+    idx = np.flatnonzero(flags)
+    if data.images.dtype != torch.uint8 or len(clean_imgs) < 2 or idx.size < 2:
+        raise AmbientError("--save-classifier needs image data with at least 2 clean and 2 corrupted samples "
+                           f"(got {len(clean_imgs)} clean, {idx.size} corrupted).")
+    clf = train_leakage_classifier(clean_imgs, data.images[torch.from_numpy(idx)], cfg, device=dev)
+    save_classifier(clf, path)
+    return clf.rates
 
 
 def write_report(path: str | os.PathLike, summary: dict, header: dict, sigma_cor: np.ndarray, result: dict) -> Path:

@@ -146,6 +146,16 @@ CASES: list[tuple[str, list[str], str]] = [
                              "--train", "{missing}"], "does not exist"),
     ("repro-names-not-seeds", ["reproducibility", "{named}", "{seedsA}", *REP, "--seeds", "0-3"], "seed"),
     ("repro-duplicate-seeds", ["reproducibility", "{seedsA}", "{seedsB}", *REP, "--seeds", "0,0,1"], "duplicates"),
+    # ---- calibration, closed-form references, leakage (issue 23) -------------------------------------
+    ("sample-bad-closed-form", ["sample", "closed-form:median:{ref}", "--seeds", "0-1", "--out", "{out}",
+                                "--device", "cpu"], "closed-form:empirical:DATA"),
+    ("mem-threshold-not-a-number", ["memorization", "{gen}", "--train", "{ref}", *MEM, "--threshold", "high"],
+     "neither a number nor 'calibrated'"),
+    ("mem-calibrate-fpr-zero", ["memorization", "--calibrate", "--train", "{ref}", *MEM, "--fpr", "0"], "--fpr"),
+    ("fid-leakage-without-classifier", ["fid", "{gen}", "{ref}", *PIX, "--metrics", "leakage", "--out", "{out}"],
+     "--classifier"),
+    ("fid-leakage-not-a-classifier", ["fid", "{gen}", "{ref}", *PIX, "--metrics", "leakage", "--classifier",
+                                      "{txt}", "--out", "{out}"], "not a readable safetensors"),
     # ---- gate / history -------------------------------------------------------------------------
     ("gate-missing-config", ["gate", "-c", "{missing}", "{res}", "--out", "{out}"], "does not exist"),
     ("gate-config-syntax", ["gate", "-c", "{gatebad}", "{res}", "--out", "{out}"], "TOML"),
