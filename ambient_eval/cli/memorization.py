@@ -92,7 +92,7 @@ def memorization(
 
       torchrun --nproc_per_node 2 -m ambient_eval memorization gen/ --train data/ --embed pixel
     """
-    from ambient_eval.atomic import ensure_writable_dir
+    from ambient_eval.atomic import claim_output_dir, ensure_writable_dir, publish_together
     from ambient_eval.audits.memorization_run import (MemorizationConfig, model_labels, run_memorization,
                                                       write_outputs)
     from ambient_eval.data import open_source
@@ -108,7 +108,7 @@ def memorization(
     if model and not seeds:
         raise AmbientError("--model needs --seeds (e.g. --seeds 0-9999) to know which samples to generate.")
     # Validate every output location before long work.
-    ensure_writable_dir(out)
+    claim_output_dir(out)   # a second run on the same --out stops here (exit 2)
     report_path = report or default_report_path("memorization")
     ensure_writable_dir(report_path.parent)
     if index_path is not None:
@@ -144,8 +144,9 @@ def memorization(
         audit = run_memorization(sources, train_src, cfg, cache=None if no_cache else FeatureCache())
     if not is_main():
         return
-    rp = build_report(audit, report_path, top_n=top_n)  # reads images: the step most likely to fail
-    written = write_outputs(audit, out)
+    with publish_together(out, report_path.parent):   # every file, or none
+        rp = build_report(audit, report_path, top_n=top_n)  # reads images: the step most likely to fail
+        written = write_outputs(audit, out)
     _print_summary(audit)
     for p in [*written, rp]:
         typer.echo(f"wrote {p}")

@@ -58,6 +58,12 @@ class PngWriter:
         atomic.ensure_writable_dir(self.out)
         if clean:
             _remove_stale_temps(self.out)
+        if not (self.out / SETTINGS_NAME).is_file():   # not our earlier run: refuse to mix in
+            other = next((p for p in sorted(self.out.iterdir()) if not p.name.startswith(".")), None)
+            if other is not None:
+                raise AmbientError(
+                    f"Output directory '{self.out}' already holds files that `sample` did not write "
+                    f"(e.g. '{other.name}'); new samples would be mixed with them. Use a new or empty --out.")
         _check_settings(self.out, settings, f"Output directory '{self.out}'")
 
     def done(self, seeds: Sequence[int]) -> set[int]:
