@@ -89,7 +89,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     except OSError as e:
         with contextlib.suppress(OSError):
             tmp_path.unlink()
-        if e.errno is not None and (e.filename is None or str(e.filename) == str(tmp_path)):
+        if e.errno is not None and (e.filename is None or str(e.filename) in (str(tmp_path), str(dest))):
             # Name the file the user asked for, not our temporary (or nothing: "writing 'None'").
             raise type(e)(e.errno, e.strerror or str(e), str(asked)) from e
         raise
@@ -252,7 +252,7 @@ def _staged_dest(dest: Path) -> Path:
     if not _STAGES:
         return dest
     full = dest.absolute()
-    for root, stage in _STAGES[-1].items():
+    for root, stage in sorted(_STAGES[-1].items(), key=lambda rs: -len(rs[0].parts)):   # deepest first
         if full.parent == root or root in full.parents:
             twin = stage.dir / full.relative_to(root)
             twin.parent.mkdir(parents=True, exist_ok=True)

@@ -143,6 +143,9 @@ def build_results(metrics, per_metric, outputs, extractors, gen, ref, values, wa
         "reference_fingerprint": r_info["fingerprint"], "metrics_requested": list(metrics),
         "per_metric": per, **params,
     }
+    from ambient_eval.threads import current_threads
+
+    settings.setdefault("cpu_threads", current_threads())   # CPU numbers are reproducible at a fixed count
     extra = {"warnings": warns, "timings": timings}
     ref_stats = values.get("_fid_ref_stats")
     if ref_stats is not None and ref_stats.notes:

@@ -127,7 +127,11 @@ def load_results(path: str | os.PathLike) -> Results:
     if p.is_dir():
         p = p / "results.json"
     try:
-        obj = json.loads(staged(p).read_text())   # this command's own staged results.json, if any
+        from ambient_eval.user_files import read_text
+
+        obj = json.loads(read_text(staged(p), "Results file",   # this command's own staged copy, if any
+                                   "Pass the results.json written by `ambient-eval fid|memorization|"
+                                   "reproducibility --out DIR`."))
     except FileNotFoundError:
         raise AmbientError(f"Results file '{p}' does not exist. Pass the results.json written by "
                            "`ambient-eval fid|memorization|reproducibility --out DIR`.") from None

@@ -38,7 +38,8 @@ def _check_settings(folder: Path, settings: dict, what: str) -> None:
     path = folder / SETTINGS_NAME
     if path.is_file():
         old = json.loads(path.read_text())
-        diff = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+        diff = sorted(k for k in set(old) | set(settings)   # cpu_threads: recorded, not compared
+                      if k != "cpu_threads" and old.get(k) != settings.get(k))
         if diff:
             raise AmbientError(
                 f"{what} already holds samples made with different settings ({', '.join(diff)}: "
