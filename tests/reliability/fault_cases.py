@@ -501,6 +501,7 @@ CASES: list[Case] = [
     Case("fid: --features names two extractors for all metrics", [*FID, "{t}/ref", "--features", "pixel-8,pixel-16",
                                                                  "--device", "cpu", "--no-cache", *OUT], 2),
     Case("fid: AMBIENT_EVAL_PROGRESS=xyz", [*FID, "{t}/ref", *PIX, *OUT], 2, env={"AMBIENT_EVAL_PROGRESS": "xyz"}),
+    Case("fid: AMBIENT_EVAL_THREADS=many", [*FID, "{t}/ref", *PIX, *OUT], 2, env={"AMBIENT_EVAL_THREADS": "many"}),
     Case("fid --compare: results.json whose metrics is a list", ["fid", "--compare", "{t}/cur", "--report",
                                                                   "{t}/rep.html"], 2, _metrics_list("cur/results.json")),
     Case("gate: results.json whose metrics is a list", ["gate", "-c", "{t}/g.toml", "{t}/cur", "--out", "{t}/gate"], 2,

@@ -92,3 +92,66 @@ def test_history_record_refuses_a_string_metric(cli, tmp_path):
     r = cli(["history", "record", res, "--db", db])
     assert r.exit_code == 2 and "'kid' is '9.5', not a number" in r.output, r.output
     assert not db.exists()
+
+
+@pytest.mark.parametrize("env,expected", [("1", 1), (None, "default")])
+def test_cli_cpu_thread_policy_is_applied_and_recorded(cli, tmp_path, monkeypatch, env, expected):
+    """Defect 9: threads are chosen (AMBIENT_EVAL_THREADS, else min(4, cores)) and recorded."""
+    import json
+
+    import torch
+
+    from ambient_eval.models import UNetConfig, build_native_model, native_config, save_native
+    from ambient_eval.threads import DEFAULTS, available_cores
+
+    torch.manual_seed(0)
+    cfg = native_config(UNetConfig.tiny(8))
+    save_native(build_native_model(cfg), tmp_path / "ckpt", cfg, {})
+    if env is None:
+        monkeypatch.delenv("AMBIENT_EVAL_THREADS", raising=False)
+        expected = min(DEFAULTS.cli_max, available_cores())
+    else:
+        monkeypatch.setenv("AMBIENT_EVAL_THREADS", env)
+    before = torch.get_num_threads()
+    try:
+        r = cli(["sample", tmp_path / "ckpt", "--seeds", "0-1", "--steps", "2", "--out", tmp_path / "s",
+                 "--device", "cpu"])
+        assert r.exit_code == 0, r.output
+        assert torch.get_num_threads() == expected
+        assert json.loads((tmp_path / "s" / ".ambient-sample.json").read_text())["cpu_threads"] == expected
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_sample_resume_message_counts_what_it_wrote(cli, tmp_path):
+    """Defect 11: resuming a finished run said 'Wrote 2 samples' having written none."""
+    import torch
+
+    from ambient_eval.models import UNetConfig, build_native_model, native_config, save_native
+
+    torch.manual_seed(0)
+    cfg = native_config(UNetConfig.tiny(8))
+    save_native(build_native_model(cfg), tmp_path / "ckpt", cfg, {})
+    args = ["sample", tmp_path / "ckpt", "--seeds", "0-1", "--steps", "2", "--out", tmp_path / "s", "--device", "cpu"]
+    assert "Wrote 2 samples" in cli(args).output
+    r = cli(args)
+    assert r.exit_code == 0 and "Wrote 0 samples" in r.output and "(2 already there)" in r.output, r.output
+
+
+def test_model_source_reports_progress_within_a_batch(tmp_path, monkeypatch, capsys):
+    """Defect 11: `fid --model` printed nothing until a whole 64-image batch was sampled."""
+    import torch
+
+    from ambient_eval.models import UNetConfig, build_native_model, native_config, save_native
+    from ambient_eval.sampling import model_source
+
+    torch.manual_seed(0)
+    cfg = native_config(UNetConfig.tiny(8))
+    save_native(build_native_model(cfg), tmp_path / "ckpt", cfg, {})
+    monkeypatch.setenv("AMBIENT_EVAL_PROGRESS", "lines")
+    monkeypatch.setenv("AMBIENT_EVAL_PROGRESS_INTERVAL", "0")
+    src = model_source(str(tmp_path / "ckpt"), [0, 1, 2, 3], batch_size=4, steps=2, device="cpu", net_batch=2)
+    first = next(iter(src.iter_batches(4)))          # one batch: 3 network evaluations x 2 chunks
+    assert len(first[0]) == 4
+    err = capsys.readouterr().err
+    assert "sampling" in err and "2/12" in err, err
