@@ -69,9 +69,9 @@ def histogram_figure(audit: "MemorizationAudit") -> Any:
     for m in audit.models:
         fig.add_trace(go.Histogram(x=m.table["top1_sim"], name=m.name, opacity=0.6, histnorm="probability",
                                    xbins={"start": lo, "end": hi + size, "size": size}))
-    for t in audit.thresholds:
+    for i, t in enumerate(sorted(audit.thresholds)):   # labels alternate sides: close thresholds do not overlap
         fig.add_vline(x=t, line_dash="dash", line_color="#cf222e", annotation_text=f"{t:g}",
-                      annotation_position="top")
+                      annotation_position="top left" if i % 2 == 0 else "top right")
     fig.update_layout(barmode="overlay", xaxis_title=f"top-1 cosine similarity ({audit.embedding['embed']})",
                       yaxis_title="fraction of samples", legend_title="model",
                       margin={"l": 50, "r": 20, "t": 30, "b": 50})
