@@ -20,6 +20,12 @@ from ambient_eval import atomic
 from ambient_eval.errors import AmbientError
 
 SETTINGS_NAME = ".ambient-sample.json"
+RECORDED_ONLY = ("cpu_threads",)   # settings kept for provenance, not required to match on resume
+
+
+def settings_diff(old: dict, new: dict) -> list[str]:
+    """Keys whose values differ between two sample settings (RECORDED_ONLY keys ignored)."""
+    return sorted(k for k in set(old) | set(new) if k not in RECORDED_ONLY and old.get(k) != new.get(k))
 
 
 def png_path(out_dir: Path, seed: int) -> Path:
@@ -38,8 +44,7 @@ def _check_settings(folder: Path, settings: dict, what: str) -> None:
     path = folder / SETTINGS_NAME
     if path.is_file():
         old = json.loads(path.read_text())
-        diff = sorted(k for k in set(old) | set(settings)   # cpu_threads: recorded, not compared
-                      if k != "cpu_threads" and old.get(k) != settings.get(k))
+        diff = settings_diff(old, settings)
         if diff:
             raise AmbientError(
                 f"{what} already holds samples made with different settings ({', '.join(diff)}: "
