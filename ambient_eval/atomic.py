@@ -4,6 +4,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -33,6 +35,8 @@ def track_created_dirs() -> Iterator[None]:
         raise
     finally:
         _CREATED.pop()
+        if not _CREATED:
+            release_output_dirs()   # the command is over: the next run may use its --out
 
 
 def ensure_writable_dir(path: str | os.PathLike) -> Path:
@@ -65,10 +69,12 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
 
     `suffix` keeps an extension some writers insist on (np.savez appends '.npz' otherwise).
     """
-    dest = Path(path)
-    ensure_writable_dir(dest.parent if str(dest.parent) else ".")
+    asked = Path(path)
+    ensure_writable_dir(asked.parent if str(asked.parent) else ".")
+    dest = _staged_dest(asked)   # inside publish_together(): a path in the staging folder
     sfx = suffix if suffix is not None else dest.suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".tmp{sfx}", dir=dest.parent)
+    # The pid in the name lets a later run remove what a killed run left (remove_dead_temps).
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.{os.getpid()}.", suffix=f".tmp{sfx}", dir=dest.parent)
     tmp_path = Path(tmp)
     try:
         # mkstemp creates 0600; give the file the mode a plain open() would (0666 & ~umask).
@@ -83,9 +89,9 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     except OSError as e:
         with contextlib.suppress(OSError):
             tmp_path.unlink()
-        if e.errno is not None and (e.filename is None or str(e.filename) == str(tmp_path)):
+        if e.errno is not None and (e.filename is None or str(e.filename) in (str(tmp_path), str(dest))):
             # Name the file the user asked for, not our temporary (or nothing: "writing 'None'").
-            raise type(e)(e.errno, e.strerror or str(e), str(dest)) from e
+            raise type(e)(e.errno, e.strerror or str(e), str(asked)) from e
         raise
     except BaseException:
         with contextlib.suppress(OSError):
@@ -146,3 +152,161 @@ def save_npz(path: str | os.PathLike, **arrays: Any) -> None:
     with atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
+
+
+# ---------------------------------------------------------------------------------------------
+# All-or-nothing publishing and the --out lock.
+#
+# A command's outputs (results.json, csv, parquet, report, gate.json, ...) are written inside
+# `publish_together(dirs)`: every atomic write under one of `dirs` lands in a hidden staging folder
+# `<dir>/.ambient-eval-staging.<pid>.<random>/`; when the block ends without error the files are
+# moved into place (the old copies removed first, *.json last, so a results.json is never beside
+# files of another run), and on any error the staging folder is deleted. `claim_output_dir(out)`
+# takes an exclusive flock on the --out folder for the rest of the command: a second run on the
+# same folder stops at once with exit 2. A SIGKILLed run's staging folders and temp files carry its
+# pid and are removed by the next run that finds the pid dead (or holds the folder's lock).
+
+STAGING_PREFIX = ".ambient-eval-staging."
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)\.[a-z0-9_]{8}\.tmp")   # atomic_path: .<name>.<pid>.<random>.tmp<sfx>
+_LOCKED: dict[Path, int] = {}          # folder -> open fd holding its flock (this process)
+_STAGES: list[dict[Path, "_Stage"]] = []
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:   # EPERM: alive, another user's
+        return True
+    return True
+
+
+def remove_dead_temps(folder: str | os.PathLike) -> None:
+    """Remove staging folders and temp files in `folder` left by processes that are gone."""
+    d = Path(folder)
+    locked = d.absolute() in _LOCKED
+    try:
+        entries = list(os.scandir(d))
+    except OSError:
+        return
+    for e in entries:
+        if e.name.startswith(STAGING_PREFIX):
+            pid = e.name[len(STAGING_PREFIX):].split(".")[0]
+            if (locked and pid != str(os.getpid())) or (pid.isdigit() and not _pid_alive(int(pid))):
+                shutil.rmtree(e.path, ignore_errors=True)
+        elif (m := _TEMP_NAME.match(e.name)) and not _pid_alive(int(m.group(1))):
+            with contextlib.suppress(OSError):
+                os.unlink(e.path)
+
+
+def claim_output_dir(path: str | os.PathLike) -> Path:
+    """ensure_writable_dir, then lock the folder for this command (AmbientError if another run has it).
+
+    Non-zero torchrun ranks (RANK > 0) share rank 0's claim and take no lock.
+    """
+    p = ensure_writable_dir(path)
+    key = p.absolute()
+    if key in _LOCKED or int(os.environ.get("RANK", 0) or 0) != 0:
+        return p
+    import fcntl
+
+    fd = os.open(p, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise AmbientError(
+            f"Another ambient-eval run is writing to '{p}' right now (it holds the folder's lock). "
+            "Wait for it to finish, or give this run another output folder.") from None
+    _LOCKED[key] = fd
+    remove_dead_temps(p)
+    return p
+
+
+def release_output_dirs() -> None:
+    """Release every folder lock this process holds (the end of a command)."""
+    while _LOCKED:
+        _, fd = _LOCKED.popitem()
+        with contextlib.suppress(OSError):
+            os.close(fd)   # closing the fd releases the flock
+
+
+class _Stage:
+    """One output folder's staging folder and the files written into it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        remove_dead_temps(root)
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}.", dir=root))
+        self.files: dict[Path, Path] = {}   # final path -> staged path
+
+    def discard(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _staged_dest(dest: Path) -> Path:
+    """Where atomic_path writes `dest`: its staging twin inside publish_together(), else `dest`."""
+    if not _STAGES:
+        return dest
+    full = dest.absolute()
+    for root, stage in sorted(_STAGES[-1].items(), key=lambda rs: -len(rs[0].parts)):   # deepest first
+        if full.parent == root or root in full.parents:
+            twin = stage.dir / full.relative_to(root)
+            twin.parent.mkdir(parents=True, exist_ok=True)
+            stage.files[full] = twin
+            return twin
+    return dest
+
+
+def staged(path: str | os.PathLike) -> Path:
+    """The file to read for `path` while its new copy waits in staging (else `path` itself)."""
+    full = Path(path).absolute()
+    for scope in reversed(_STAGES):
+        for stage in scope.values():
+            if full in stage.files:
+                return stage.files[full]
+    return Path(path)
+
+
+@contextlib.contextmanager
+def publish_together(*dirs: str | os.PathLike | None) -> Iterator[None]:
+    """Stage every atomic write under `dirs`; publish them all when the block succeeds, none if not."""
+    roots = sorted({ensure_writable_dir(d).absolute() for d in dirs if d is not None})
+    scope: dict[Path, _Stage] = {}
+    _STAGES.append(scope)
+    try:
+        for r in roots:
+            scope[r] = _Stage(r)
+        yield
+    except BaseException as e:
+        if not (isinstance(e, SystemExit) and e.code in (0, None)) and getattr(e, "exit_code", 1) != 0:
+            _STAGES.pop()
+            for s in scope.values():
+                s.discard()
+            raise
+        _STAGES.pop()
+        _publish(scope)
+        raise
+    else:
+        _STAGES.pop()
+        _publish(scope)
+
+
+def _publish(scope: dict[Path, _Stage]) -> None:
+    # Old copies out first (*.json first), then new ones in (*.json last): at any moment the folder
+    # holds a subset of one run's files, and a results.json only beside its own run's files.
+    pairs = sorted(((d, s) for st in scope.values() for d, s in st.files.items()),
+                   key=lambda ds: (ds[0].suffix == ".json", str(ds[0])))
+    try:
+        for dest, _ in reversed(pairs):
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                dest.unlink()
+        for dest, twin in pairs:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(twin, dest)
+    finally:
+        for st in scope.values():
+            st.discard()

@@ -9,12 +9,17 @@ def resolve_device(name: str = "auto"):
     import torch
 
     if name in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError as e:
-        raise AmbientError(f"Unknown device '{name}'. Use auto, cpu, cuda or cuda:N.") from e
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise AmbientError(f"Device '{name}' was requested but CUDA is not available on this machine. "
-                           "Use --device cpu (or auto).")
+        dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            dev = torch.device(name)
+        except RuntimeError as e:
+            raise AmbientError(f"Unknown device '{name}'. Use auto, cpu, cuda or cuda:N.") from e
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise AmbientError(f"Device '{name}' was requested but CUDA is not available on this machine. "
+                               "Use --device cpu (or auto).")
+    if dev.type == "cpu":   # the thread policy (ambient_eval/threads.py): CLI default or $AMBIENT_EVAL_THREADS
+        from ambient_eval.threads import apply_cpu_threads
+
+        apply_cpu_threads()
     return dev

@@ -192,6 +192,9 @@ def build_results(metrics, per_metric, outputs, extractors, gen, ref, values, wa
         per["sfid"]["method"] = values.pop("_sfid_method", None)
     if "clipscore" in values:
         per["clipscore"].update(values["clipscore"][2])
+    from ambient_eval.threads import current_threads
+
+    settings.setdefault("cpu_threads", current_threads())   # CPU numbers are reproducible at a fixed count
     extra = {"warnings": warns, "timings": timings}
     notes = [n for m in ("fid", "sfid") if values.get(f"_{m}_ref_stats") is not None
              for n in values[f"_{m}_ref_stats"].notes]

@@ -124,23 +124,30 @@ def _with_retries(fn: Callable[[], T], what: str) -> T:
     raise AssertionError("unreachable")
 
 
-def _connect(db: Path) -> sqlite3.Connection:
-    """Open (creating if needed) with WAL, busy timeout, foreign keys; schema ensured."""
+def _connect(db: Path, *, read_only: bool = False) -> sqlite3.Connection:
+    """Open with WAL, busy timeout, foreign keys. Writers create the schema only in a new or empty file;
+    readers open the file read-only (uri mode=ro) and create nothing. A foreign database is refused."""
     try:
-        db.parent.mkdir(parents=True, exist_ok=True)
-        con = sqlite3.connect(db, timeout=DEFAULTS.busy_timeout_s, isolation_level=None)
+        if read_only:
+            con = sqlite3.connect(db.absolute().as_uri() + "?mode=ro", uri=True,
+                                  timeout=DEFAULTS.busy_timeout_s, isolation_level=None)
+        else:
+            db.parent.mkdir(parents=True, exist_ok=True)
+            con = sqlite3.connect(db, timeout=DEFAULTS.busy_timeout_s, isolation_level=None)
     except (OSError, sqlite3.Error) as e:
         raise AmbientError(f"Cannot open the history database '{db}': {e}. Choose another path with "
                            f"--db or ${HISTORY_ENV}.") from None
 
     def init() -> None:
         con.execute("PRAGMA foreign_keys=ON")
-        try:  # fast path: an existing store needs no schema transaction (and no fsync)
-            if con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone():
-                return
-        except sqlite3.OperationalError as e:
-            if "no such table" not in str(e):
-                raise
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        if "meta" in tables and con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone():
+            return   # ours: no schema transaction (and no fsync)
+        if tables or read_only:
+            raise AmbientError(
+                f"'{db}' is not an ambient-eval history database (" +
+                (f"it holds another program's tables: {', '.join(sorted(tables)[:5])}" if tables else "it is empty") +
+                "). ambient-eval writes only into a database it created: pass another --db path.")
         mode = con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             log.warning("History database '%s' is not in WAL mode (%s); concurrent readers may wait.",
@@ -160,11 +167,33 @@ def _connect(db: Path) -> sqlite3.Connection:
 
     try:
         _with_retries(init, f"open {db}")
+    except sqlite3.OperationalError as e:
+        con.close()
+        if read_only and not _is_busy(e):   # e.g. a WAL file in a read-only folder: read it as immutable
+            return _connect_immutable(db)
+        raise _damaged(db, e) from None
     except sqlite3.DatabaseError as e:
         con.close()
-        raise AmbientError(f"'{db}' is not a usable ambient-eval history database ({e}). Pass another "
-                           "--db path; move the file away if it is not yours.") from None
+        raise _damaged(db, e) from None
+    except BaseException:
+        con.close()
+        raise
     return con
+
+
+def _connect_immutable(db: Path) -> sqlite3.Connection:
+    """Read an archived (read-only folder) database without the WAL index SQLite would create."""
+    try:
+        con = sqlite3.connect(db.absolute().as_uri() + "?mode=ro&immutable=1", uri=True, isolation_level=None)
+        con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.Error as e:
+        raise _damaged(db, e) from None
+    return con
+
+
+def _damaged(db: Path, e: Exception) -> AmbientError:
+    return AmbientError(f"'{db}' is not a usable ambient-eval history database ({e}). Pass another "
+                        "--db path; move the file away if it is not yours.")
 
 
 def check_recordable(results: Results, source: str | None) -> None:
@@ -174,6 +203,10 @@ def check_recordable(results: Results, source: str | None) -> None:
     from ambient_eval.stats_checks import check_metrics_finite
 
     where = f"Cannot record '{source or results.kind + ' results'}'"
+    for name, value in results.metrics.items():   # a string "9.5" is not silently dropped
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise AmbientError(f"{where}: metric '{name}' is {value!r}, not a number. Every metric in a "
+                               "results.json is a number; re-run the evaluation that wrote it.")
     check_metrics_finite(results.metrics, where)
     for field_name, table in (("ci", results.ci), ("repeats", results.repeats)):
         for name, values in (table or {}).items():
@@ -234,6 +267,8 @@ def record(results: Results | str | os.PathLike, db: str | os.PathLike | None = 
 
     try:
         return _with_retries(write, f"record into {path}")
+    except sqlite3.DatabaseError as e:   # damaged pages found while writing
+        raise _damaged(path, e) from None
     finally:
         con.close()
 
@@ -266,9 +301,11 @@ def query(db: str | os.PathLike | None = None, *, metric: str | None = None,
            "m.ci_lo, m.ci_hi, m.repeats, e.git_commit, e.settings FROM evaluations e JOIN metrics m "
            "ON m.evaluation_id = e.id" + (" WHERE " + " AND ".join(where) if where else "") +
            " ORDER BY e.run, e.step, e.id, m.name")
-    con = _connect(path)
+    con = _connect(path, read_only=True)
     try:
         fetched = _with_retries(lambda: con.execute(sql, args).fetchall(), f"read {path}")
+    except sqlite3.DatabaseError as e:   # damaged pages found while reading
+        raise _damaged(path, e) from None
     finally:
         con.close()
     return [HistoryRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], MetricRef(r[6], r[7]).address, r[8],
@@ -278,7 +315,7 @@ def query(db: str | os.PathLike | None = None, *, metric: str | None = None,
 
 def count_evaluations(db: str | os.PathLike) -> int:
     """Number of recorded evaluations (tests, sanity checks)."""
-    con = _connect(open_existing(db))
+    con = _connect(open_existing(db), read_only=True)
     try:
         return int(con.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0])
     finally:

@@ -30,6 +30,12 @@ def progress_mode() -> str:
         return "bar"
     if v in ("lines", "line", "log"):
         return "lines"
+    if v:   # a typo must not silently pick a style (issue 24)
+        from ambient_eval.errors import AmbientError
+
+        raise AmbientError(f"AMBIENT_EVAL_PROGRESS='{os.environ['AMBIENT_EVAL_PROGRESS']}' is not a progress "
+                           "style. Use bar (or 1), lines, or off (or 0); unset picks a bar on a terminal, "
+                           "lines elsewhere.")
     try:
         return "bar" if sys.stderr.isatty() else "lines"
     except (AttributeError, ValueError):

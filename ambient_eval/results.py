@@ -128,11 +128,17 @@ class Results:
 
 def load_results(path: str | os.PathLike) -> Results:
     """Read a results.json (or a directory containing one) with clear errors."""
+    from ambient_eval.atomic import staged
+
     p = Path(path)
     if p.is_dir():
         p = p / "results.json"
     try:
-        obj = json.loads(p.read_text())
+        from ambient_eval.user_files import read_text
+
+        obj = json.loads(read_text(staged(p), "Results file",   # this command's own staged copy, if any
+                                   "Pass the results.json written by `ambient-eval fid|memorization|"
+                                   "reproducibility --out DIR`."))
     except FileNotFoundError:
         raise AmbientError(f"Results file '{p}' does not exist. Pass the results.json written by "
                            "`ambient-eval fid|memorization|reproducibility --out DIR`.") from None
@@ -142,6 +148,12 @@ def load_results(path: str | os.PathLike) -> Results:
     if not isinstance(obj, dict) or obj.get("schema") != SCHEMA:
         raise AmbientError(f"'{p}' is not an ambient-eval results file (expected \"schema\": "
                            f"\"{SCHEMA}\", found {obj.get('schema') if isinstance(obj, dict) else type(obj).__name__!r}).")
+    for key in ("metrics", "settings", "ci", "repeats", "inputs", "extra"):
+        if not isinstance(obj.get(key, {}), dict):
+            raise AmbientError(f"'{p}' is damaged: its \"{key}\" is a {type(obj[key]).__name__}, not an object "
+                               "of name: value. Re-run the evaluation that wrote it.")
+    if not isinstance(obj.get("kind"), str):
+        raise AmbientError(f"'{p}' is damaged: it has no \"kind\" string. Re-run the evaluation that wrote it.")
     return Results(kind=obj["kind"], metrics=obj.get("metrics", {}), settings=obj.get("settings", {}),
                    ci=obj.get("ci", {}), repeats=obj.get("repeats", {}), inputs=obj.get("inputs", {}),
                    extra=obj.get("extra", {}), created=obj.get("created", ""),

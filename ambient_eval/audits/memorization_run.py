@@ -192,7 +192,7 @@ def run_memorization(models: Mapping[str, "ImageSource"], train: "ImageSource",
     if cfg.nprobe is not None:
         _set_nprobe(index, cfg.nprobe, cfg.index)
     k_search = max(cfg.k, cfg.carlini_n) if cfg.carlini else cfg.k
-    train_names = train.item_names()
+    train_names = _utf8(train.item_names())
     audits, queries = [], []
     top1s: dict[str, np.ndarray] = {}
     for name, src in models.items():
@@ -201,7 +201,7 @@ def run_memorization(models: Mapping[str, "ImageSource"], train: "ImageSource",
                                                    desc=f"search {name}")
         D = np.clip(D, -1.0, 1.0)  # float32 rounding puts identical unit vectors at 1.0000001
         lc = M.carlini_score(D, n=cfg.carlini_n) if cfg.carlini else None
-        table = M.score_table(D, I, thresholds, sample_names=src.item_names(), train_names=train_names,
+        table = M.score_table(D, I, thresholds, sample_names=_utf8(src.item_names()), train_names=train_names,
                               model=name, k=cfg.k, carlini=lc, carlini_delta=cfg.carlini_delta)
         if cfg.tta != "none":  # which query view matched best (identity, flip, shift(dy,dx), ...)
             table["top1_view"] = np.asarray(views, dtype=object)[top_view]
@@ -243,6 +243,11 @@ def settings(audit: MemorizationAudit, model: ModelAudit) -> dict[str, Any]:
             "bootstrap": {"n_boot": cfg.n_boot, "seed": cfg.seed, "level": M.DEFAULTS.ci_level},
             "calibration": None if audit.calibration is None else
             {k: v for k, v in audit.calibration.items() if k != "roc"}}
+
+
+def _utf8(names: list[str]) -> list[str]:
+    """File names as valid UTF-8 for parquet/csv: undecodable bytes (surrogates) become \\xNN."""
+    return [n.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") for n in names]
 
 
 def _dir_name(name: str) -> str:

@@ -87,6 +87,9 @@ class AmbientGroup(TyperGroup):
 
     def invoke(self, ctx):  # noqa: D102
         from ambient_eval.atomic import track_created_dirs
+        from ambient_eval.threads import enable_cli_policy
+
+        enable_cli_policy()   # CPU threads: $AMBIENT_EVAL_THREADS or min(4, cores), see threads.py
 
         try:
             with track_created_dirs():  # a failed run leaves no empty output folders

@@ -48,6 +48,12 @@ def corrupt_command(
 
     C.validate(kind, level, fraction)
     check_output_dir(out, overwrite)
+    head = Path(source.split("#")[0])
+    if head.is_dir() and (out.resolve() == head.resolve() or head.resolve() in out.resolve().parents):
+        from ambient_eval.errors import AmbientError
+
+        raise AmbientError(f"-o '{out}' is inside the source folder '{source}': the corrupted copy would be "
+                           "written into (and later read as part of) its own source. Choose -o outside it.")
     src = open_source(source, resize=resolution, max_images=max_images)
     res = corrupt_source(src, out, kind, level, fraction=fraction, seed=seed, angle=angle, overwrite=overwrite)
     typer.echo(f"Wrote {res['n']} images ({res['n_corrupted']} corrupted, {kind} {level}) to {out}")

@@ -145,7 +145,7 @@ def fid_command(
     """
     import warnings
 
-    from ambient_eval.atomic import ensure_writable_dir, write_text
+    from ambient_eval.atomic import claim_output_dir, ensure_writable_dir, publish_together, write_text
     from ambient_eval.errors import AmbientError
     from ambient_eval.reports.html import default_report_path
     from ambient_eval.results import load_results
@@ -164,7 +164,7 @@ def fid_command(
                            "--compare RESULTS...). See `ambient-eval fid --help`.")
     # Validate every output location before any long work.
     if out is not None:
-        ensure_writable_dir(out)
+        claim_output_dir(out)   # a second run on the same --out stops here (exit 2)
     report_path = None if no_report else (report or default_report_path("fid"))
     if report_path is not None:
         ensure_writable_dir(report_path.parent if str(report_path.parent) else ".")
@@ -191,16 +191,17 @@ def fid_command(
         if not is_main():
             return
         _check_compare([*earlier, res], [*(str(p) for p in compare or []), "this run"])
-        # Write every file first, print last: a closed stdout must not lose results.
+        runs.append(res)
+        labels.append(out.name if out is not None else "this run")
+    # Write every file first (all of them or none), print last: a closed stdout must not lose results.
+    with publish_together(out, report_path.parent if report_path is not None else None):
         if out is not None:
             res.save(out / "results.json")
             write_text(out / "results.csv", results_csv(res))
-        runs.append(res)
-        labels.append(out.name if out is not None else "this run")
-    if report_path is not None:
-        from ambient_eval.reports.fid_report import save_fid_report
+        if report_path is not None:
+            from ambient_eval.reports.fid_report import save_fid_report
 
-        save_fid_report(runs, report_path, labels)
+            save_fid_report(runs, report_path, labels)
     if not only_compare:
         for w in res.extra.get("warnings", []):
             echo("Warning: " + w, err=True)

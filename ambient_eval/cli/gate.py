@@ -85,31 +85,37 @@ def gate(
         junit = junit or out / "junit.xml"
         json_out = json_out or out / "gate.json"
     _writable(markdown, junit, json_out, history)
-    if model is not None:
-        from ambient_eval.gate.model import check_model_config, compute_for_model
+    from ambient_eval.atomic import claim_output_dir, publish_together
 
-        if current:
-            raise AmbientError("Pass either CURRENT_RESULTS or --model, not both.")
-        check_model_config(cfg)
-        import warnings
+    if out is not None:
+        claim_output_dir(out)   # a concurrent run on the same --out stops here (exit 2)
+    gate_out = out or (Path("gate_out") if model is not None else None)   # --model writes results.json
+    with publish_together(*{p.parent for p in (markdown, junit, json_out) if p is not None}, gate_out):
+        if model is not None:
+            from ambient_eval.gate.model import check_model_config, compute_for_model
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # api.fid records them in results.extra["warnings"]
-            current = [compute_for_model(cfg, model, out or Path("gate_out"))]
-        from ambient_eval.results import load_results
+            if current:
+                raise AmbientError("Pass either CURRENT_RESULTS or --model, not both.")
+            check_model_config(cfg)
+            import warnings
 
-        for w in load_results(current[0]).extra.get("warnings", []):
-            echo("Warning: " + w, err=True)
-        checkpoint = checkpoint or model
-    outcome = run_gate(cfg, current or [], baseline, as_repeats=as_repeats)
-    # Write every file first, print last; a closed stdout keeps the verdict's exit code.
-    write_outputs(outcome, markdown=markdown, junit=junit, json_path=json_out)
-    if history is not None:
-        from ambient_eval.history import record
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # api.fid records them in results.extra["warnings"]
+                current = [compute_for_model(cfg, model, gate_out)]
+            from ambient_eval.results import load_results
 
-        for loaded in outcome.current.values():
-            record(loaded.results, db=history, run=run, step=step, checkpoint=checkpoint,
-                   source=loaded.label)
+            for w in load_results(current[0]).extra.get("warnings", []):
+                echo("Warning: " + w, err=True)
+            checkpoint = checkpoint or model
+        outcome = run_gate(cfg, current or [], baseline, as_repeats=as_repeats)
+        # Write every file first (all or none), print last; a closed stdout keeps the verdict's exit code.
+        write_outputs(outcome, markdown=markdown, junit=junit, json_path=json_out)
+        if history is not None:
+            from ambient_eval.history import record
+
+            for loaded in outcome.current.values():
+                record(loaded.results, db=history, run=run, step=step, checkpoint=checkpoint,
+                       source=loaded.label)
     echo(format_table(outcome))
     if history is not None:
         echo(f"Recorded {len(outcome.current)} result(s) in {history}.", err=True)

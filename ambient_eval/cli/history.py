@@ -62,8 +62,11 @@ def history_show(
     if not no_report:   # the file first: `history | head -1` must not lose the report
         from ambient_eval.reports.history_report import write_history_report
 
-        path = write_history_report(rows, report or default_report_path("history"),
-                                    db=str(db or default_db_path()), metric=metric)
+        from ambient_eval.atomic import publish_together
+
+        path = report or default_report_path("history")
+        with publish_together(path.parent if str(path.parent) else "."):
+            path = write_history_report(rows, path, db=str(db or default_db_path()), metric=metric)
     for t in table:
         echo("  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip())
     from ambient_eval.reports.history_report import incomparable_notes

@@ -108,7 +108,7 @@ def memorization(
 
       ambient-eval memorization gen/ --train data/train.zip --embed pixel --threshold calibrated
     """
-    from ambient_eval.atomic import ensure_writable_dir
+    from ambient_eval.atomic import claim_output_dir, ensure_writable_dir, publish_together
     from ambient_eval.audits.memorization_run import (MemorizationConfig, model_labels, run_memorization,
                                                       write_outputs)
     from ambient_eval.data import open_source
@@ -129,7 +129,7 @@ def memorization(
     if model and not seeds:
         raise AmbientError("--model needs --seeds (e.g. --seeds 0-9999) to know which samples to generate.")
     # Validate every output location before long work.
-    ensure_writable_dir(out)
+    claim_output_dir(out)   # a second run on the same --out stops here (exit 2)
     report_path = report or default_report_path("memorization")
     ensure_writable_dir(report_path.parent)
     if index_path is not None:
@@ -173,8 +173,9 @@ def memorization(
     if not is_main():
         return
     audit.calibration = None if cal is None else cal.to_dict()
-    rp = build_report(audit, report_path, top_n=top_n)  # reads images: the step most likely to fail
-    written = write_outputs(audit, out)
+    with publish_together(out, report_path.parent):   # every file, or none
+        rp = build_report(audit, report_path, top_n=top_n)  # reads images: the step most likely to fail
+        written = write_outputs(audit, out)
     _print_summary(audit)
     for p in [*written, rp]:
         typer.echo(f"wrote {p}")
@@ -240,18 +241,19 @@ def _run_calibration(train_src, holdout, embed, weights, device, fpr, check_seed
 def _calibration_only(train_src, holdout, embed, weights, device, fpr, check_seeds, seed, out, report,
                       tta="none") -> None:
     """`memorization --calibrate` without samples: calibration.json + a report."""
-    from ambient_eval.atomic import ensure_writable_dir, write_json
+    from ambient_eval.atomic import claim_output_dir, ensure_writable_dir, publish_together, write_json
     from ambient_eval.reports.calibration_report import build_calibration_report
     from ambient_eval.reports.html import default_report_path
 
-    ensure_writable_dir(out)
+    claim_output_dir(out)   # a second run on the same --out stops here (exit 2)
     report_path = report or default_report_path("calibration")
     ensure_writable_dir(report_path.parent)
     cal = _run_calibration(train_src, holdout, embed, weights, device, fpr, check_seeds, seed, tta)
     d = {**cal.to_dict(), "embedding": cal.embedding, "train": {"description": train_src.description,
                                                                 "fingerprint": train_src.fingerprint()}}
-    write_json(out / "calibration.json", d)
-    rp = build_calibration_report(d, report_path)
+    with publish_together(out, report_path.parent):   # calibration.json and the report, or neither
+        write_json(out / "calibration.json", d)
+        rp = build_calibration_report(d, report_path)
     for p in (out / "calibration.json", rp):
         typer.echo(f"wrote {p}")
 

@@ -108,13 +108,18 @@ def sample(
     dev = distributed.device_for_rank(device)
     denoiser = load_model(model, format=format.value if format else None, trust_pickle=trust_pickle,
                           device=str(dev), vae=vae)
+    from ambient_eval.atomic import claim_output_dir
+
+    # One run per output at a time: a second `sample` on the same --out stops here (exit 2).
+    claim_output_dir(out if out.suffix.lower() != ".npz" else out.with_name(out.name + ".partial"))
     with distributed.process_group(dev) as (rank, _):
         summary = sample_to_path(denoiser, seed_list, out, cfg=cfg, batch_size=batch,
                                  class_label=class_label, device=dev,
                                  net_batch=net_batch if net_batch == "auto" else int(net_batch),
                                  autocast=autocast.value if autocast else None)
     if rank == 0:
-        typer.echo(f"Wrote {len(seed_list)} samples to {out} ({summary['skipped']} already there).")
+        typer.echo(f"Wrote {len(seed_list) - summary['skipped']} samples to {out} "
+                   f"({summary['skipped']} already there).")
 
 
 def register(app: typer.Typer) -> None:

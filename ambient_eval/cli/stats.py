@@ -68,7 +68,10 @@ def stats_command(
         return
     for msg in dict.fromkeys(str(w.message) for w in caught):
         typer.echo("Warning: " + msg, err=True)
-    st.save(output)
+    from ambient_eval.atomic import publish_together
+
+    with publish_together(output.parent if str(output.parent) else "."):
+        st.save(output)
     typer.echo(f"Wrote {output}: N = {st.n}, {st.extractor}/{st.mode} {st.feature} ({st.mu.shape[0]}-d)")
 
 

@@ -150,8 +150,10 @@ def train_command(
     if res["start_step"] and res["start_step"] == res["end_step"]:
         typer.echo(f"Run '{out}' is already complete at step {res['end_step']}; nothing to do.")
         return
+    loss = (f"loss {res['final_loss']:.4f}" if res["first_loss"] is None else   # one logged step
+            f"loss {res['first_loss']:.4f} -> {res['final_loss']:.4f}")
     typer.echo(f"Trained steps {res['start_step']}..{res['end_step']} ({res['images_per_second']:.0f} img/s); "
-               f"loss {res['first_loss']:.4f} -> {res['final_loss']:.4f}. Final checkpoint: {Path(out) / 'final'}")
+               f"{loss}. Final checkpoint: {Path(out) / 'final'}")
 
 
 def subset(data, keep):

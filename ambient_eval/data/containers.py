@@ -69,7 +69,18 @@ class FolderContainer(Container):
     def _full(self, name: str) -> Path:
         return self.path / (self.prefix + name)
 
+    def _check_regular(self, name: str) -> None:
+        # A FIFO named *.png would block open() forever; a link cycle or device is bad input too.
+        from ambient_eval.user_files import check_regular_file
+
+        try:
+            check_regular_file(self._full(name), "Image", "Remove or fix the file, or pass --skip-bad to "
+                               "skip unreadable images.")
+        except FileNotFoundError as e:
+            raise AmbientError(f"Cannot read '{self._full(name)}': it was removed while being read.") from e
+
     def read(self, name: str) -> bytes:
+        self._check_regular(name)
         try:
             check_member_size(self._full(name).stat().st_size, self.display(name))
             return self._full(name).read_bytes()
@@ -77,6 +88,7 @@ class FolderContainer(Container):
             raise AmbientError(f"Cannot read '{self._full(name)}': {e.strerror or e}. Check the file.") from e
 
     def open(self, name: str) -> io.BufferedIOBase:
+        self._check_regular(name)
         try:
             return open(self._full(name), "rb")
         except OSError as e:                      # dangling symlink, permission denied, a FIFO...

@@ -70,6 +70,7 @@ def sample_model(s: DemoSettings, label: str, out: Path) -> dict:
     from ambient_eval.models import load_model
     from ambient_eval.sampling.run import sample_settings, sample_to_path
     from ambient_eval.sampling.samplers import SamplerConfig
+    from ambient_eval.sampling.writer import settings_diff
 
     den = load_model(out / "train" / label / "final", device=s.device)
     cfg = SamplerConfig(steps=s.sampler_steps)
@@ -79,7 +80,7 @@ def sample_model(s: DemoSettings, label: str, out: Path) -> dict:
     if path.is_file():
         try:
             with np.load(path, allow_pickle=False) as z:
-                same = (json.loads(str(z["settings"])) == json.loads(json.dumps(want, sort_keys=True))
+                same = (not settings_diff(json.loads(str(z["settings"])), json.loads(json.dumps(want)))
                         and z["seeds"].tolist() == seeds)
         except (OSError, ValueError, KeyError):
             same = False
@@ -88,7 +89,7 @@ def sample_model(s: DemoSettings, label: str, out: Path) -> dict:
         path.unlink()
     partial = path.with_name(path.name + ".partial")
     settings_file = partial / ".ambient-sample.json"
-    if settings_file.is_file() and json.loads(settings_file.read_text()) != json.loads(json.dumps(want)):
+    if settings_file.is_file() and settings_diff(json.loads(settings_file.read_text()), json.loads(json.dumps(want))):
         shutil.rmtree(partial)                                       # an interrupted run of an older model
     return sample_to_path(den, seeds, path, cfg=cfg, batch_size=64, device=s.device)
 

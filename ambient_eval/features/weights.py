@@ -142,7 +142,11 @@ def _official_hash_text(spec: WeightsFile) -> str:
 
 
 def cached_sha256(path: Path, cache_dir: Path | None = None) -> str:
-    """SHA-256 of `path`, remembered by (absolute path, size, mtime) in the feature cache dir."""
+    """SHA-256 of `path`, remembered by (absolute path, size, mtime, inode, ctime) in the feature cache dir.
+
+    ctime and inode are what `touch -r` cannot forge: a file rewritten in place with the same size and
+    a restored mtime gets a new ctime, a file replaced by another gets a new inode (issue 24, defect 4).
+    """
     import json
 
     from ambient_eval import atomic
@@ -153,7 +157,7 @@ def cached_sha256(path: Path, cache_dir: Path | None = None) -> str:
 
         cache_dir = default_cache_root()
     st = path.stat()
-    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{st.st_ctime_ns}"
     index = Path(cache_dir) / "weights-sha256.json"
     table: dict[str, str] = {}
     try:

@@ -22,7 +22,10 @@ def load_config(path: str | os.PathLike) -> GateConfig:
     """Read and validate a gate.toml; AmbientError naming the file, rule and key otherwise."""
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        from ambient_eval.user_files import read_text
+
+        data = tomllib.loads(read_text(p, "Gate config", "Pass --config with a TOML file "
+                                       "(see examples/ci/gate.toml)."))
     except FileNotFoundError:
         raise AmbientError(f"Gate config '{p}' does not exist. Pass --config with a TOML file "
                            "(see examples/ci/gate.toml).") from None

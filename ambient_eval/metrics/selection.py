@@ -19,12 +19,19 @@ def parse_features(features: str | Mapping[str, str] | None, metrics: Sequence[s
 
     explicit: dict[str, str] = {}
     if isinstance(features, str):
-        for item in [s.strip() for s in features.split(",") if s.strip()]:
-            if "=" in item:
-                m, _, name = item.partition("=")
-                explicit[m.strip()] = name.strip()
-            else:
-                explicit.update({m: item for m in METRIC_NAMES})
+        items = [s.strip() for s in features.split(",") if s.strip()]
+        bare = [i for i in items if "=" not in i]
+        if len(set(bare)) > 1:   # 'pixel-8,pixel-16' used pixel-16 for every metric (issue 24)
+            raise AmbientError(f"--features '{features}' names {len(set(bare))} extractors for all metrics "
+                               f"({', '.join(dict.fromkeys(bare))}). Give one NAME for all metrics, or one "
+                               "per metric: e.g. fid=pixel-8,pr=pixel-16.")
+        explicit.update({m: bare[0] for m in METRIC_NAMES} if bare else {})   # METRIC=NAME below wins
+        pairs = [tuple(x.strip() for x in i.partition("=")[::2]) for i in items if "=" in i]
+        for m, name in pairs:
+            if sum(1 for mm, nn in pairs if mm == m and nn != name):
+                raise AmbientError(f"--features '{features}' gives metric '{m}' two extractors. Name each "
+                                   "metric once.")
+            explicit[m] = name
     elif features:
         explicit = dict(features)
     bad = [m for m in explicit if m not in METRIC_NAMES]

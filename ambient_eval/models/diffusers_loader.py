@@ -4,8 +4,9 @@ Accepted layouts: DIR/{config.json, diffusion_pytorch_model.safetensors, schedul
 (UNet and scheduler saved into one folder), DIR/unet/ + DIR/scheduler/ (pipeline layout, e.g. a
 DDPMPipeline / DDIMPipeline / PNDMPipeline saved with save_pretrained: model_index.json), or
 DIR/ (UNet) + DIR/scheduler/. Only safetensors weights are read (no unpickling).
-The scheduler only supplies the training noise schedule (betas) and the prediction type; images are
-sampled with ambient-eval's own heun / euler / ddim. Schedulers whose schedule is not a discrete
+The scheduler only supplies the training noise schedule (betas), the prediction type and, for ddim,
+clip_sample / clip_sample_range (thresholding is refused); images are sampled with ambient-eval's own
+heun / euler / ddim. Schedulers whose schedule is not a discrete
 DDPM beta schedule (VE, flow matching, consistency, ...) are refused.
 diffusers is an optional extra: pip install 'ambient-eval[diffusers]'.
 """
@@ -127,4 +128,8 @@ def load_diffusers(path: Path, device: torch.device | str = "cpu") -> VPPrecond:
                       img_resolution=size, img_channels=channels, label_dim=label_dim,
                       prediction_type=prediction)
     model.weights_sha256 = sha256_file(weights)
+    # What diffusers' DDIMPipeline does with this scheduler config (DDIMScheduler.from_config: clip_sample
+    # defaults to true, as DDPMScheduler saves it); used by --sampler ddim only.
+    model.ddim_clip_x0 = float(sched_cfg.get("clip_sample_range", 1.0)) if sched_cfg.get("clip_sample", True) else None
+    model.ddim_thresholding = bool(sched_cfg.get("thresholding", False))
     return model.eval().requires_grad_(False).to(device)

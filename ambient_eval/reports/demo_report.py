@@ -95,8 +95,13 @@ def _quality_section(rep: Report, ctx: dict[str, Any]) -> None:
     for label, *_ in MODELS:
         q = ctx["quality"][label][s.fid_features]
         v, ci = q.metrics.get(key), q.ci.get(key) or [q.metrics.get(key)] * 2
-        fig.add_trace(go.Bar(x=[label], y=[v], name=label, error_y={"type": "data", "symmetric": False,
-                                                                     "array": [ci[1] - v], "arrayminus": [v - ci[0]]}))
+        fig.add_trace(go.Bar(x=[label], y=[v], name=label))
+        # The interval on its own marker (its centre), not hung from the bar top it may lie below.
+        c = (ci[0] + ci[1]) / 2
+        fig.add_trace(go.Scatter(x=[label], y=[c], mode="markers", marker={"color": "black", "symbol": "line-ew",
+                                                                           "size": 14, "line": {"width": 2}},
+                                 error_y={"type": "data", "array": [ci[1] - c], "width": 10},
+                                 name="95% interval", hovertemplate=f"95% interval [{ci[0]:.3g}, {ci[1]:.3g}]"))
     fig.update_layout(height=320, showlegend=False, yaxis_title=f"FD ({s.fid_features}), lower is better",
                       margin={"l": 50, "r": 10, "t": 30, "b": 40}, title="Quality with 95% bootstrap intervals")
     rep.figure(fig)
@@ -243,8 +248,8 @@ def _files_section(rep: Report, ctx: dict[str, Any]) -> None:
     rep.heading("Run details")
     t = ctx["timings"]
     rep.table([{"stage": k, "seconds": round(v, 1)} for k, v in t.items() if k != "total_before_report"])
-    rep.text("Per-stage outputs beside this report: data/ (npz + data.json), annotate/annotations.jsonl, "
-             "train/<model>/ (run.json, loss.csv, final/), samples/<model>.npz, fid/<model>/<features>/"
+    rep.text("Per-stage outputs beside this report: data/ (npz + data.json), train/<model>/ "
+             "(run.json; with --retrain also loss.csv, final/ and annotate/annotations.jsonl), samples/<model>.npz, fid/<model>/<features>/"
              "results.json, memorization/<training set>/ (summary.json, <model>/results.json, samples.csv), "
              "reproducibility/ (results.json, per_seed.csv, report.html), summary.json.")
 

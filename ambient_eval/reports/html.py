@@ -61,7 +61,8 @@ th{background:#f6f8fa} td.num{text-align:right;font-variant-numeric:tabular-nums
 .ae-row{display:flex;gap:4px;justify-content:center}
 .ae-note{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;padding:6px 10px;font-size:.9rem}
 details summary{cursor:pointer;color:#0969da}
-p,td,th,h1,h2,summary,.ae-meta,.ae-card{overflow-wrap:anywhere}
+p,h1,h2,summary,.ae-meta,.ae-card{overflow-wrap:anywhere}
+th,td{overflow-wrap:break-word}
 """
 
 

@@ -69,12 +69,13 @@ def histogram_figure(audit: "MemorizationAudit") -> Any:
     for m in audit.models:
         fig.add_trace(go.Histogram(x=m.table["top1_sim"], name=m.name, opacity=0.6, histnorm="probability",
                                    xbins={"start": lo, "end": hi + size, "size": size}))
-    for t in audit.thresholds:
-        fig.add_vline(x=t, line_dash="dash", line_color="#cf222e", annotation_text=f"{t:g}",
-                      annotation_position="top")
+    for i, t in enumerate(sorted(audit.thresholds)):   # labels on 3 staggered rows: close ones do not overlap
+        fig.add_vline(x=t, line_dash="dash", line_color="#cf222e")
+        fig.add_annotation(x=t, y=1, yref="paper", yanchor="bottom", yshift=2 + 13 * (i % 3), showarrow=False,
+                           text=f"{t:g}", font={"color": "#cf222e", "size": 11})
     fig.update_layout(barmode="overlay", xaxis_title=f"top-1 cosine similarity ({audit.embedding['embed']})",
                       yaxis_title="fraction of samples", legend_title="model",
-                      margin={"l": 50, "r": 20, "t": 30, "b": 50})
+                      margin={"l": 50, "r": 20, "t": 60, "b": 50})
     return fig
 
 

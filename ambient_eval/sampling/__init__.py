@@ -6,6 +6,8 @@ The names below are imported on first use (PEP 562), so importing a submodule th
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 
 _LAZY = {"generate": "generate", "to_uint8": "generate", "SamplerConfig": "samplers", "parse_seeds": "seeds",
          "model_source": "source"}
@@ -18,3 +20,19 @@ def __getattr__(name: str):
 
 
 __all__ = list(_LAZY)
+
+
+class _Package(types.ModuleType):
+    """Keep `ambient_eval.sampling.generate` the function once the submodule of that name is imported.
+
+    The import system binds each imported submodule as an attribute of its package, which would
+    replace the function `generate` with the module `generate` (issue 24, defect 8).
+    """
+
+    def __setattr__(self, name: str, value) -> None:
+        if isinstance(value, types.ModuleType) and _LAZY.get(name) == name and hasattr(value, name):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

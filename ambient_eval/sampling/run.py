@@ -38,6 +38,10 @@ def sample_to_path(denoiser, seeds: Sequence[int], out: str | Path, *, cfg: Samp
     check_generation(denoiser, cfg, batch_size=batch_size, device=device, autocast=autocast)
     writer = make_writer(out)
     settings = sample_settings(denoiser, cfg, class_label, autocast)
+    if str(getattr(device, "type", device) or "cpu").startswith("cpu"):   # recorded, not compared on resume
+        from ambient_eval.threads import current_threads
+
+        settings["cpu_threads"] = current_threads()
     rank, world = distributed.world()[:2]
     if rank == 0:
         writer.prepare(settings)                 # creates dirs, removes stale temps, settings file

@@ -65,6 +65,11 @@ def ddim_sigmas(cfg: SamplerConfig, denoiser) -> torch.Tensor:
     if grid is None:
         raise AmbientError("The ddim sampler needs a discrete-time VP model (e.g. a diffusers "
                            "checkpoint). Use --sampler heun or euler for this model.")
+    if getattr(denoiser, "ddim_thresholding", False):
+        raise AmbientError("This checkpoint's scheduler sets thresholding (dynamic thresholding of the x0 "
+                           "estimate), which ambient-eval's ddim does not implement, so its images would "
+                           "differ from diffusers' DDIMPipeline. Use --sampler heun or euler, or save the "
+                           "scheduler config with \"thresholding\": false.")
     T = len(grid)
     if cfg.steps > T:
         raise AmbientError(f"--steps {cfg.steps} exceeds the model's {T} training timesteps.")
@@ -87,6 +92,8 @@ def sample(D: Callable, latents: torch.Tensor, labels, cfg: SamplerConfig, noise
         x_next = latents.to(torch.float64) * t_steps[0]          # Algorithm 1, line 2
     N = len(t_steps) - 1
     second_order = cfg.sampler == "heun"
+    # diffusers' clip_sample (DDIMScheduler.step, step 4): the x0 estimate is clipped, epsilon is not.
+    clip = getattr(getattr(D, "denoiser", D), "ddim_clip_x0", None) if cfg.sampler == "ddim" else None
 
     def d_dx(x, t):  # dx/dt = (x - D(x; t)) / t   (Algorithm 1, line 4)
         s = t.to(torch.float32).expand(x.shape[0])
@@ -107,6 +114,8 @@ def sample(D: Callable, latents: torch.Tensor, labels, cfg: SamplerConfig, noise
             t_hat, x_hat = t_cur, x_cur
         d_cur = d_dx(x_hat, t_hat)
         x_next = x_hat + (t_next - t_hat) * d_cur                   # Euler step (line 5 / 8)
+        if clip is not None:   # DDIM (Song et al. 2021, Eq. 12, eta = 0): x_next = clip(x0_hat) + t_next eps_hat
+            x_next = (x_hat - t_hat * d_cur).clamp(-clip, clip) + t_next * d_cur
         if second_order and i < N - 1:                              # 2nd-order correction (lines 6-7)
             d_prime = d_dx(x_next, t_next)
             x_next = x_hat + (t_next - t_hat) * (0.5 * d_cur + 0.5 * d_prime)

@@ -74,9 +74,33 @@ class ModelSource(ImageSource):
 
     def _generate(self, seeds: list[int]) -> Iterator[tuple[list[int], torch.Tensor]]:
         labels = None if self._labels is None else [int(self._labels[self._pos[s]]) for s in seeds]
-        return generate(self.denoiser, seeds, batch_size=self.batch_size, config=self.cfg,
-                        device=self.device, class_labels=labels, net_batch=self.net_batch,
-                        autocast=self.autocast)
+        batches = generate(self.denoiser, seeds, batch_size=self.batch_size, config=self.cfg,
+                           device=self.device, class_labels=labels, net_batch=self.net_batch,
+                           autocast=self.autocast)
+        return self._with_progress(batches, len(seeds))
+
+    def _with_progress(self, batches, n: int) -> Iterator[tuple[list[int], torch.Tensor]]:
+        """Progress per network call (each net_batch chunk of each step), not per finished batch:
+        a 64-image batch can take minutes on CPU (issue 24)."""
+        from ambient_eval.progress import progress
+        from ambient_eval.sampling.samplers import nfe
+
+        total = n * nfe(self.cfg)
+        bar = progress(None, total=total, desc="sampling (images x network evaluations)", unit="eval")
+        done = [0]
+
+        def hook(module, args, output) -> None:
+            k = min(int(args[0].shape[0]), total - done[0])   # padded rows are not counted
+            done[0] += k
+            bar.update(k)
+
+        handle = self.denoiser.register_forward_hook(hook) if hasattr(self.denoiser, "register_forward_hook") else None
+        try:
+            yield from batches
+        finally:
+            if handle is not None:
+                handle.remove()
+            bar.close()
 
     @staticmethod
     def _rgb(images: torch.Tensor) -> torch.Tensor:

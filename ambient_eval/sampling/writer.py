@@ -20,6 +20,12 @@ from ambient_eval import atomic
 from ambient_eval.errors import AmbientError
 
 SETTINGS_NAME = ".ambient-sample.json"
+RECORDED_ONLY = ("cpu_threads",)   # settings kept for provenance, not required to match on resume
+
+
+def settings_diff(old: dict, new: dict) -> list[str]:
+    """Keys whose values differ between two sample settings (RECORDED_ONLY keys ignored)."""
+    return sorted(k for k in set(old) | set(new) if k not in RECORDED_ONLY and old.get(k) != new.get(k))
 
 
 def png_path(out_dir: Path, seed: int) -> Path:
@@ -38,7 +44,7 @@ def _check_settings(folder: Path, settings: dict, what: str) -> None:
     path = folder / SETTINGS_NAME
     if path.is_file():
         old = json.loads(path.read_text())
-        diff = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+        diff = settings_diff(old, settings)
         if diff:
             raise AmbientError(
                 f"{what} already holds samples made with different settings ({', '.join(diff)}: "
@@ -58,6 +64,12 @@ class PngWriter:
         atomic.ensure_writable_dir(self.out)
         if clean:
             _remove_stale_temps(self.out)
+        if not (self.out / SETTINGS_NAME).is_file():   # not our earlier run: refuse to mix in
+            other = next((p for p in sorted(self.out.iterdir()) if not p.name.startswith(".")), None)
+            if other is not None:
+                raise AmbientError(
+                    f"Output directory '{self.out}' already holds files that `sample` did not write "
+                    f"(e.g. '{other.name}'); new samples would be mixed with them. Use a new or empty --out.")
         _check_settings(self.out, settings, f"Output directory '{self.out}'")
 
     def done(self, seeds: Sequence[int]) -> set[int]:

@@ -55,7 +55,7 @@ def run_annotate(clean: str, corrupted: str, out: str | os.PathLike, cfg: Annota
     if same:
         clean_imgs, clean_fp = data.images[torch.from_numpy(~flags)], data.fingerprint
     else:
-        cdata = load_train_data(clean, resolution if resolution is not None else data.resolution)
+        cdata = load_train_data(clean, resolution)   # native size unless --resolution: mismatches are refused below
         clean_imgs, clean_fp = cdata.images, cdata.fingerprint
     sigma_tn = np.zeros(len(data), dtype=np.float64)
     result: dict = {"accuracy": [], "losses": []}

@@ -330,5 +330,11 @@ def train(data: TrainData, cfg: TrainConfig, run_dir: str | os.PathLike, *, sigm
     elapsed = time.time() - t0
     return {"run_dir": str(run_dir), "start_step": start, "end_step": end, "finished": end == cfg.steps,
             "seconds": elapsed, "images_per_second": seen / max(elapsed, 1e-9),
-            "final_loss": float(np.mean([float(r["loss"]) for r in rows[-50:]])) if rows else None,
-            "first_loss": float(np.mean([float(r["loss"]) for r in rows[:50]])) if rows else None}
+            # Mean loss over the first and last w logged steps; the windows never overlap (w <= half).
+            "final_loss": float(np.mean([float(r["loss"]) for r in rows[-_window(rows):]])) if rows else None,
+            "first_loss": float(np.mean([float(r["loss"]) for r in rows[:_window(rows)]])) if len(rows) > 1 else None}
+
+
+def _window(rows: list) -> int:
+    """Loss rows averaged at each end: 50, or half the run when it logged under 100 steps."""
+    return max(1, min(50, len(rows) // 2))

@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import pytest
+import numpy as np
 import torch
 
 from ambient_eval.errors import AmbientError
@@ -17,7 +18,7 @@ from ambient_eval.models.precond import ddpm_alphas_cumprod
 import diffusers  # noqa: E402 - a dependency of the `test` extra (pyproject.toml): a missing one must fail
 
 
-def _save_diffusers(path, prediction="epsilon", num_class_embeds=None):
+def _save_diffusers(path, prediction="epsilon", num_class_embeds=None, **sched_kw):
     torch.manual_seed(0)
     unet = diffusers.UNet2DModel(sample_size=8, in_channels=3, out_channels=3, layers_per_block=1,
                                  block_out_channels=(8, 16), norm_num_groups=4,
@@ -25,7 +26,7 @@ def _save_diffusers(path, prediction="epsilon", num_class_embeds=None):
                                  up_block_types=("UpBlock2D", "UpBlock2D"),
                                  num_class_embeds=num_class_embeds)
     unet.save_pretrained(path)
-    sched = diffusers.DDPMScheduler(num_train_timesteps=100, prediction_type=prediction)
+    sched = diffusers.DDPMScheduler(num_train_timesteps=100, prediction_type=prediction, **sched_kw)
     sched.save_pretrained(path)
     return unet.eval(), sched
 
@@ -68,23 +69,34 @@ def test_diffusers_load_matches_direct_unet_call(tmp_path):
     assert torch.allclose(D(x, sigma.flatten()), x - sigma * eps, atol=1e-5)
 
 
-def test_ddim_matches_diffusers_ddim_scheduler(tmp_path):
+@pytest.mark.parametrize("clip_sample", [True, False])   # True: DDPMScheduler's default (issue 24)
+def test_ddim_matches_diffusers_ddim_pipeline(tmp_path, clip_sample):
+    """--sampler ddim = diffusers' DDIMPipeline on the scheduler config saved with the model."""
     from ambient_eval.sampling.noise import SeedNoise
     from ambient_eval.sampling.samplers import SamplerConfig, ddim_sigmas, sample
 
-    unet, _ = _save_diffusers(tmp_path / "m")
+    unet, sched = _save_diffusers(tmp_path / "m", clip_sample=clip_sample)
     D = load_model(tmp_path / "m", device="cpu")
     cfg = SamplerConfig(sampler="ddim", steps=10)
-    noise = SeedNoise([0, 1])
-    latents = noise.randn([3, 8, 8])
-    ours = sample(D, latents, None, cfg, noise, ddim_sigmas(cfg, D))
-    ref = diffusers.DDIMScheduler(num_train_timesteps=100, clip_sample=False, set_alpha_to_one=True)
-    ref.set_timesteps(10)
-    x = latents.clone()
-    with torch.no_grad():
-        for t in ref.timesteps:
-            x = ref.step(unet(x, t).sample, t, x).prev_sample
-    assert torch.allclose(ours.to(torch.float32), x, atol=2e-4), (ours - x).abs().max()
+    latents = torch.randn([4, 3, 8, 8], generator=torch.Generator().manual_seed(7))
+    ours = sample(D, latents, None, cfg, SeedNoise([0, 1, 2, 3]), ddim_sigmas(cfg, D))
+    pipe = diffusers.DDIMPipeline(unet, diffusers.DDIMScheduler.from_config(sched.config))
+    with torch.no_grad():   # the pipeline draws the same latents from the same generator seed
+        ref = pipe(batch_size=4, generator=torch.Generator().manual_seed(7), num_inference_steps=10,
+                   output_type="np").images                    # NHWC float in [0, 1]
+    ours01 = (ours.to(torch.float32) / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+    assert np.abs(ours01 - ref).max() < 2e-4
+    if clip_sample:   # the last step returns the clipped x0 estimate
+        assert ours.abs().max() <= 1
+
+
+def test_ddim_refuses_thresholding(tmp_path):
+    from ambient_eval.sampling.samplers import SamplerConfig, ddim_sigmas
+
+    _save_diffusers(tmp_path / "m", thresholding=True)
+    D = load_model(tmp_path / "m", device="cpu")
+    with pytest.raises(AmbientError, match="thresholding"):
+        ddim_sigmas(SamplerConfig(sampler="ddim", steps=10), D)
 
 
 NET_SRC = textwrap.dedent('''

@@ -205,6 +205,94 @@ def _perm_denied(mp) -> None:
     mp.setattr("ambient_eval.atomic.os.replace", denied)
 
 
+# ----------------------------------------------------------------------------- issue 24 builders
+def _fifo(rel: str) -> Callable[[Path], None]:
+    return lambda t: os.mkfifo(t / rel)
+
+
+def _cycle(rel: str) -> Callable[[Path], None]:
+    return lambda t: os.symlink(Path(rel).name, t / rel)      # a link to itself
+
+
+def _bad_name(t: Path) -> None:
+    os.rename(t / "ref" / "000000.png", os.fsencode(t / "ref") + b"/\xffimg.png")   # not UTF-8
+
+
+def _metrics_list(rel: str) -> Callable[[Path], None]:
+    def f(t: Path) -> None:
+        _results(rel, {"fid": 2.0})(t)
+        obj = json.loads((t / rel).read_text())
+        obj["metrics"] = [2.0]
+        (t / rel).write_text(json.dumps(obj))
+    return f
+
+
+def _string_metric(t: Path) -> None:
+    _results("cur/results.json", {"fid": 2.0})(t)
+    obj = json.loads((t / "cur/results.json").read_text())
+    obj["metrics"]["kid"] = "9.5"
+    (t / "cur/results.json").write_text(json.dumps(obj))
+
+
+def _foreign_db(t: Path) -> None:
+    import sqlite3
+
+    con = sqlite3.connect(t / "app.sqlite")
+    con.execute("CREATE TABLE users (name TEXT)")
+    con.commit()
+    con.close()
+
+
+def _damaged_db(t: Path) -> None:
+    from ambient_eval.history import record
+
+    _results("cur/results.json", {"fid": 2.0})(t)
+    record(str(t / "cur"), db=t / "h.sqlite", commit=None)
+    raw = bytearray((t / "h.sqlite").read_bytes())
+    raw[3 * 4096:4 * 4096] = b"\xff" * 4096            # a table's page: the schema still opens
+    (t / "h.sqlite").write_bytes(bytes(raw))
+
+
+def _report_disk_full(mp) -> None:
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "rep.html")
+    mp.setattr("ambient_eval.reports.fid_report.save_fid_report", full)
+
+
+def _out_locked(mp) -> None:
+    import fcntl
+
+    Path("out").mkdir()
+    fd = os.open("out", os.O_RDONLY)                     # another run holds --out (closed at exit)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _killed_run(t: Path) -> None:
+    (t / "out" / ".ambient-eval-staging.999999.abcdefgh").mkdir(parents=True)
+    (t / "out" / ".ambient-eval-staging.999999.abcdefgh" / "results.json").write_text("{}")
+    (t / "out" / ".results.csv.999999.abcdefgh.tmp.csv").write_text("x")
+
+
+def _res16(t: Path) -> None:
+    from PIL import Image
+
+    (t / "ref16").mkdir()
+    for i in range(12):
+        Image.fromarray(_img(40 + i, size=16)).save(t / "ref16" / f"{i:06d}.png")
+
+
+def _native_ckpt(t: Path) -> None:
+    import torch
+
+    from ambient_eval.models import UNetConfig, build_native_model, native_config, save_native
+
+    torch.manual_seed(0)
+    cfg = native_config(UNetConfig.tiny(8))
+    save_native(build_native_model(cfg), t / "ckpt", cfg, {})
+
+
 OUT = ["--out", "{t}/out", "--report", "{t}/rep.html"]
 S = "{t}/stats.npz"
 
@@ -414,4 +502,53 @@ CASES: list[Case] = [
                                                 "--out", "{t}/m", "--device", "cpu"], 2, outputs=["m/results.json"]),
     Case("reproducibility: a single model", ["reproducibility", "{t}/ckpt", "--seeds", "0-3", "-o", "{t}/r"], 2,
          outputs=["r/results.json"]),
+    # --- issue 24: all-or-nothing outputs, the --out lock, faults a new user found
+    Case("fid: report fails after the results (disk full, simulated)", [*FID, "{t}/ref", *PIX, *OUT], 2,
+         patch=_report_disk_full),
+    Case("fid: another run holds --out", [*FID, "{t}/ref", *PIX, *OUT], 2, patch=_out_locked),
+    Case("fid: a killed run's staging folder and temp file in --out (removed)", [*FID, "{t}/ref", *PIX, *OUT], 0,
+         _killed_run, outputs=["out/results.json", "out/.ambient-eval-staging.999999.abcdefgh/results.json",
+                               "out/.results.csv.999999.abcdefgh.tmp.csv"]),
+    Case("images: a FIFO named *.png in the folder", [*FID, "{t}/ref", *PIX, *OUT], 2, _fifo("gen/pipe.png")),
+    Case("images: a symlink cycle named *.png in the folder", [*FID, "{t}/ref", *PIX, *OUT], 2,
+         _cycle("gen/loop.png")),
+    Case("images: the source is a symlink cycle", ["fid", "{t}/loop.png", "{t}/ref", *PIX, *OUT], 2,
+         _cycle("loop.png")),
+    Case("fid: --features names two extractors for all metrics", [*FID, "{t}/ref", "--features", "pixel-8,pixel-16",
+                                                                 "--device", "cpu", "--no-cache", *OUT], 2),
+    Case("fid: AMBIENT_EVAL_PROGRESS=xyz", [*FID, "{t}/ref", *PIX, *OUT], 2, env={"AMBIENT_EVAL_PROGRESS": "xyz"}),
+    Case("fid: AMBIENT_EVAL_THREADS=many", [*FID, "{t}/ref", *PIX, *OUT], 2, env={"AMBIENT_EVAL_THREADS": "many"}),
+    Case("fid --compare: results.json whose metrics is a list", ["fid", "--compare", "{t}/cur", "--report",
+                                                                  "{t}/rep.html"], 2, _metrics_list("cur/results.json")),
+    Case("gate: results.json whose metrics is a list", ["gate", "-c", "{t}/g.toml", "{t}/cur", "--out", "{t}/gate"], 2,
+         _all(_write("g.toml", GATE_TOML.encode()), _metrics_list("cur/results.json")), outputs=["gate/gate.json"]),
+    Case("gate: --config is a directory", ["gate", "-c", "{t}/cfg", "{t}/cur", "--out", "{t}/gate"], 2,
+         _all(_empty_dir("cfg"), _results("cur/results.json", {"fid": 2.0})), outputs=["gate/gate.json"]),
+    Case("gate: --history database damaged (no gate files kept)", ["gate", "-c", "{t}/g.toml", "{t}/cur", "--out",
+                                                                  "{t}/gate", "--history", "{t}/bad.sqlite"], 2,
+         _all(_write("g.toml", GATE_TOML.encode()), _results("cur/results.json", {"fid": 20.0}),
+              _write("bad.sqlite", b"not a database" * 300)),
+         outputs=["gate/gate.json", "gate/junit.xml", "gate/gate.md"]),
+    Case("history record: results.json whose metrics is a list", ["history", "record", "{t}/cur", "--db",
+                                                                   "{t}/h.sqlite"], 2,
+         _metrics_list("cur/results.json"), outputs=["h.sqlite"]),
+    Case("history record: a metric is the string \"9.5\"", ["history", "record", "{t}/cur", "--db", "{t}/h.sqlite"], 2,
+         _string_metric, outputs=["h.sqlite"]),
+    Case("history record: another program's SQLite file", ["history", "record", "{t}/cur", "--db", "{t}/app.sqlite"], 2,
+         _all(_results("cur/results.json", {"fid": 2.0}), _foreign_db), outputs=[]),
+    Case("history: another program's SQLite file", ["history", "--db", "{t}/app.sqlite", "--no-report"], 2,
+         _foreign_db, outputs=[]),
+    Case("history: damaged database", ["history", "--db", "{t}/h.sqlite", "--no-report"], 2, _damaged_db, outputs=[]),
+    Case("memorization: a training file name that is not UTF-8 (control)",
+         ["memorization", "{t}/gen", "--train", "{t}/ref", "--embed", "pixel", "--device", "cpu", "--no-cache",
+          "--bootstrap", "10", "--out", "{t}/m", "--report", "{t}/rep.html"], 0, _bad_name,
+         outputs=["m/results.json", "m/samples.parquet", "rep.html"]),
+    Case("annotate: CLEAN and CORRUPTED of different resolutions", ["annotate", "{t}/ref16", "{t}/gen", "-o",
+                                                                    "{t}/a.jsonl", "--steps", "1"], 2,
+         _res16, outputs=["a.jsonl"]),
+    Case("sample: --out holds images sample did not write", ["sample", "{t}/ckpt", "--seeds", "0-1", "--steps", "2",
+                                                             "--out", "{t}/gen", "--device", "cpu"], 2,
+         _native_ckpt, outputs=["gen/000000/000000.png"]),
+    Case("corrupt: -o inside its own source", ["corrupt", "{t}/gen", "-o", "{t}/gen/sub", "--kind", "blur", "--level",
+                                                "1"], 2, outputs=["gen/sub/corruption.json"]),
 ]

@@ -142,3 +142,13 @@ def test_train_cli_bad_inputs(cli, tiny_folder, tmp_path):
 def test_help(cli, cmd):
     r = cli([cmd, "--help"])
     assert r.exit_code == 0 and "Examples:" in r.output
+
+
+def test_short_run_loss_summary_compares_disjoint_windows(cli, tiny_folder, tmp_path):
+    """Issue 24: under 100 steps the first and last 50 steps overlapped, printing `loss X -> X`."""
+    import re
+
+    r = cli(["train", tiny_folder, "-o", tmp_path / "r", "--arch", "tiny", "--steps", "4", "--batch", "4",
+             "--device", "cpu"])
+    m = re.search(r"loss (\S+) -> (\S+)\.", r.output)
+    assert r.exit_code == 0 and m and m.group(1) != m.group(2), r.output
