@@ -6,6 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ambient_eval.cli.conditioning_options import (ClassSpec, Guidance, Lora, LoraScale, NegativePrompt,
+                                                   PipelineSteps, Prompts, Scheduler, conditioning)
 from ambient_eval.cli.safe_echo import echo
 from ambient_eval.cli.options import Batch, Device, TrustPickle
 
@@ -94,7 +96,14 @@ def fid_command(
                      "reading GENERATED (needs --seeds).", metavar="CKPT")] = None,
     seeds: Annotated[Optional[str], typer.Option("--seeds", help="Seeds for --model, e.g. 0-49999.",
                                                  metavar="RANGE")] = None,
-    steps: Annotated[int, typer.Option("--steps", help="Sampler steps for --model.", metavar="N", min=1)] = 18,
+    steps: PipelineSteps = None,
+    class_label: ClassSpec = None,
+    prompts: Prompts = None,
+    guidance: Guidance = None,
+    negative_prompt: NegativePrompt = None,
+    scheduler: Scheduler = None,
+    lora: Lora = None,
+    lora_scale: LoraScale = 1.0,
     trust_pickle: TrustPickle = False,
     repeats: Annotated[int, typer.Option("--repeats", help="With --model: evaluate R disjoint seed ranges "
                        "(EDM reports the min over 3) and report mean, std, min and a 95% interval.",
@@ -117,6 +126,8 @@ def fid_command(
       ambient-eval fid samples/ data/train.zip --metrics fid,kid,pr,dc --out results/run1
 
       ambient-eval fid --model ckpt/ --seeds 0-9999 data/train.zip --metrics fid
+
+      ambient-eval fid --model dit-folder/ --class balanced --seeds 0-49999 ref.npz
 
       ambient-eval fid --compare results/run1/results.json --compare results/run2/results.json
 
@@ -163,8 +174,10 @@ def fid_command(
                           weights=weights, batch_size=batch, device=device, cache=not no_cache,
                           cache_dir=cache_dir, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad,
                           kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, fid_method=fid_method,
-                          model=model, seeds=seeds, steps=steps, trust_pickle=trust_pickle,
-                          repeats=repeats)
+                          model=model, seeds=seeds, steps=steps or 18, trust_pickle=trust_pickle,
+                          repeats=repeats, conditioning=conditioning(
+                              class_label, prompts, guidance, negative_prompt, scheduler, steps, lora,
+                              lora_scale))
         if not is_main():
             return
         _check_compare([*earlier, res], [*(str(p) for p in compare or []), "this run"])
