@@ -48,8 +48,10 @@ def check_foreign(path: Path) -> None:
             f"Convert it to a diffusers folder: {_SD_SINGLE_FILE.format(p=path)}.")
     if suffix in (".pt", ".pth"):
         raise AmbientError(
-            f"'{path}' is a PyTorch .pt/.pth file; its architecture cannot be read without running "
-            "a pickle. For a DiT checkpoint (facebookresearch/DiT, e.g. DiT-XL-2-256x256.pt) convert "
-            "it with diffusers' scripts/convert_dit_to_diffusers.py --image_size 256 --checkpoint_path "
-            f"{path} --save true (it writes a DiTPipeline folder, then pass that folder); other "
+            f"Unrecognised checkpoint '{path}': a PyTorch .pt/.pth file, whose architecture cannot be "
+            "read without running a pickle. For a DiT checkpoint (facebookresearch/DiT, DiT-XL-2-256x256.pt "
+            "or -512x512.pt) use diffusers' scripts/convert_dit_to_diffusers.py: place the file at "
+            "pretrained_models/DiT-XL-2-256x256.pt, run it with --image_size 256 --vae_model "
+            "stabilityai/sd-vae-ft-ema --save True --checkpoint_path dit-folder (it writes a DiTPipeline "
+            "folder), and pass dit-folder; other "
             "networks: save them with ambient-eval's save_native or as a diffusers folder.")
