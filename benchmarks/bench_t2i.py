@@ -3,7 +3,9 @@
 Same pipeline folder, prompts and seeds; "direct" is the reference call (one
 `pipe(prompt, generator=torch.Generator("cpu").manual_seed(seed))` per image on CPU, as ours);
 runs alternate (ours, direct, ours, ...) and the best of each is kept, so load drift on a
-shared machine hits both. Target: ratio <= 1.05. Also checks the images are identical.
+shared machine hits both. Target: ratio <= 1.05. Also checks the images are identical, and
+reports the in-run overhead (time in our generate() outside the pipeline calls / time inside them),
+which load drift between runs cannot distort.
 
   .venv/bin/python benchmarks/bench_t2i.py                          # tiny SD, 16 prompts, 4 steps
   .venv/bin/python benchmarks/bench_t2i.py --pipeline sd-folder/ --n 8 --steps 25
@@ -49,6 +51,26 @@ def run(pipeline: Path | None, n: int, steps: int, repeats: int, out: Path | Non
                                                        **({"safety_checker": None} if hasattr(model.pipe, "safety_checker") else {}))
     pipe.set_progress_bar_config(disable=True)
 
+    inside = [0.0]
+
+    class TimedPipe:
+        """Delegates to the pipeline; accumulates the wall time spent inside its calls."""
+
+        def __init__(self, p):
+            self._p = p
+
+        def __getattr__(self, name):
+            return getattr(self._p, name)
+
+        def __call__(self, *a, **kw):
+            t = time.perf_counter()
+            try:
+                return self._p(*a, **kw)
+            finally:
+                inside[0] += time.perf_counter() - t
+
+    model.pipe = TimedPipe(model.pipe)
+
     def ours():
         return torch.cat([x for _, x in generate(model, seeds, batch_size=n, device="cpu")])
 
@@ -58,18 +80,23 @@ def run(pipeline: Path | None, n: int, steps: int, repeats: int, out: Path | Non
         return torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2)
 
     times: dict[str, list[float]] = {"ours": [], "direct": []}
+    overhead: list[float] = []
     results = {}
     with torch.no_grad():
         ours(), direct()                                  # warm-up (allocator, kernels)
         for _ in range(repeats):
             for name, fn in (("ours", ours), ("direct", direct)):
+                inside[0] = 0.0
                 t = time.perf_counter()
                 results[name] = fn()
                 times[name].append(time.perf_counter() - t)
+                if name == "ours":
+                    overhead.append(times[name][-1] / inside[0] - 1)
     res = {"pipeline": str(pipeline or "tiny random StableDiffusionPipeline (16x16 px)"), "n": n,
            "steps": steps, "repeats": repeats, "threads": torch.get_num_threads(),
            "ours_s": min(times["ours"]), "direct_s": min(times["direct"]),
            "ratio": min(times["ours"]) / min(times["direct"]),
+           "inrun_overhead_pct": 100 * min(overhead),
            "identical": bool(torch.equal(results["ours"], results["direct"])), "times": times}
     tmp.cleanup()
     if out is not None:
@@ -88,7 +115,8 @@ def main(argv=None) -> dict:
     a = ap.parse_args(argv)
     res = run(a.pipeline, a.n, a.steps, a.repeats, a.out)
     print(f"ours {res['ours_s']:.3f} s, diffusers direct {res['direct_s']:.3f} s for {res['n']} images "
-          f"({res['steps']} steps): ratio {res['ratio']:.3f}x, identical images: {res['identical']}")
+          f"({res['steps']} steps): ratio {res['ratio']:.3f}x, in-run overhead {res['inrun_overhead_pct']:.2f}%, "
+          f"identical images: {res['identical']}")
     return res
 
 

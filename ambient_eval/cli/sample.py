@@ -30,8 +30,9 @@ class Autocast(str, Enum):
 
 
 def sample(
-    model: Annotated[Path, typer.Argument(help="Checkpoint: native dir/.safetensors, diffusers dir, "
-                                               "or EDM network-snapshot-*.pkl (needs --trust-pickle).",
+    model: Annotated[Path, typer.Argument(help="Checkpoint: native dir/.safetensors, diffusers dir "
+                                               "(UNet2DModel or DDPM/DDIM/PNDM, DiT, SD, SDXL, LCM "
+                                               "pipeline), or EDM network-snapshot-*.pkl (needs --trust-pickle).",
                                           metavar="MODEL")],
     seeds: Annotated[Optional[str], typer.Option("--seeds", help="Seeds to generate, e.g. 0-49999 or "
                      "0,5,10-19; seed s is saved as {s:06d}.png [default with --prompts: one per row].",
