@@ -103,7 +103,8 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
         pr_k: int = DEFAULTS.pr_k, dc_k: int = DEFAULTS.dc_k, fid_method: str = DEFAULTS.fid_method,
         model: str | None = None, seeds: str | Sequence[int] | None = None, steps: int = 18,
         trust_pickle: bool = False, repeats: int = 1, prompts: Any = None, clip_model: str | None = None,
-        clip_weights: str | os.PathLike | None = None, classifier: str | os.PathLike | None = None):
+        clip_weights: str | os.PathLike | None = None, classifier: str | os.PathLike | None = None,
+        conditioning: Any = None):
     """Compute quality metrics of GENERATED against REFERENCE -> ambient_eval.results.Results.
 
     generated / reference: image-source spec (folder, zip, npz, builtin:NAME), an ImageSource, or a
@@ -148,7 +149,10 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
         if generated is not None:
             raise AmbientError("Give either GENERATED images or --model CKPT, not both.")
         generated = _model_input(model, seeds, batch_size=batch_size, steps=steps, device=device,
-                                 trust_pickle=trust_pickle)
+                                 trust_pickle=trust_pickle, conditioning=conditioning)
+        if prompts is None and conditioning is not None and conditioning.prompts is not None:
+            # clipscore of a text-to-image model: each image with the prompt it was generated from
+            prompts = [conditioning.prompt_of(s) for s in generated.seeds]
     if generated is not None and reference is None and metrics == ["clipscore"]:
         reference = _NO_REFERENCE        # CLIP score compares images with their prompts only
     if generated is None or reference is None:
@@ -277,6 +281,9 @@ def _model_input(model: str, seeds: Any, **kw):
     except ImportError as e:  # the sampler is an optional part of the install
         raise AmbientError(f"--model needs ambient_eval.sampling, which is not available ({e}). Generate "
                            "images with `ambient-eval sample` and pass the folder as GENERATED.") from None
+    cond = kw.get("conditioning")
+    if seeds is None and cond is not None and cond.default_seeds() is not None:
+        seeds = cond.default_seeds()          # --prompts without --seeds: every row once
     if seeds is None:
         raise AmbientError("--model needs --seeds (e.g. --seeds 0-49999).")
     seed_list = parse_seeds(seeds) if isinstance(seeds, str) else [int(s) for s in seeds]

@@ -19,6 +19,7 @@ from ambient_eval.audits import memorization as M
 from ambient_eval.audits import index_files as IF
 from ambient_eval.audits import search as S
 from ambient_eval.audits import tta as T
+from ambient_eval.audits.prompt_match import add_prompt_columns
 from ambient_eval.errors import AmbientError
 from ambient_eval.model_inputs import model_labels  # noqa: F401 - re-exported for callers
 
@@ -203,6 +204,7 @@ def run_memorization(models: Mapping[str, "ImageSource"], train: "ImageSource",
         lc = M.carlini_score(D, n=cfg.carlini_n) if cfg.carlini else None
         table = M.score_table(D, I, thresholds, sample_names=_utf8(src.item_names()), train_names=train_names,
                               model=name, k=cfg.k, carlini=lc, carlini_delta=cfg.carlini_delta)
+        add_prompt_columns(table, src, train_names, xq, xb, index)  # text-to-image: prompt, own image
         if cfg.tta != "none":  # which query view matched best (identity, flip, shift(dy,dx), ...)
             table["top1_view"] = np.asarray(views, dtype=object)[top_view]
         top1s[name] = D[:, 0]

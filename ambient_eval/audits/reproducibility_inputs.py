@@ -27,6 +27,7 @@ class SamplerSettings:
     batch_size: int = 64               # images per forward pass (does not change any image)
     device: str = "auto"               # auto | cpu | cuda[:N]
     trust_pickle: bool = False         # allow EDM pickles (runs code stored in the file)
+    conditioning: Any = None           # sampling.conditioning.Conditioning (class, prompts, guidance)
 
 
 @dataclass
@@ -130,7 +131,8 @@ def open_checkpoint(path: Path, seeds: Sequence[int], label: str, sampler: Sampl
     from ambient_eval.sampling import model_source
 
     src = model_source(str(path), list(seeds), batch_size=sampler.batch_size, steps=sampler.steps,
-                       device=sampler.device, trust_pickle=sampler.trust_pickle, format=fmt)
+                       device=sampler.device, trust_pickle=sampler.trust_pickle, format=fmt,
+                       conditioning=sampler.conditioning)
     den = src.denoiser
     res, ch = int(den.img_resolution), int(den.img_channels)
     return ModelSamples(label=label, spec=str(path), kind="checkpoint", resolution=(res, res), channels=ch,

@@ -6,6 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ambient_eval.cli.conditioning_options import (ClassSpec, Guidance, Lora, LoraScale, NegativePrompt,
+                                                   PipelineSteps, Prompts, Scheduler, conditioning)
 from ambient_eval.cli.safe_echo import echo
 from ambient_eval.cli.options import Batch, Device, TrustPickle
 
@@ -98,14 +100,18 @@ def fid_command(
                      "reading GENERATED (needs --seeds).", metavar="CKPT")] = None,
     seeds: Annotated[Optional[str], typer.Option("--seeds", help="Seeds for --model, e.g. 0-49999.",
                                                  metavar="RANGE")] = None,
-    steps: Annotated[int, typer.Option("--steps", help="Sampler steps for --model.", metavar="N", min=1)] = 18,
+    steps: PipelineSteps = None,
+    class_label: ClassSpec = None,
+    prompts: Prompts = None,
+    guidance: Guidance = None,
+    negative_prompt: NegativePrompt = None,
+    scheduler: Scheduler = None,
+    lora: Lora = None,
+    lora_scale: LoraScale = 1.0,
     trust_pickle: TrustPickle = False,
     repeats: Annotated[int, typer.Option("--repeats", help="With --model: evaluate R disjoint seed ranges "
                        "(EDM reports the min over 3) and report mean, std, min and a 95% interval.",
                        metavar="R", min=1)] = 1,
-    prompts: Annotated[Optional[Path], typer.Option("--prompts", help="clipscore: prompt file (.txt one per line, "
-                       ".csv with a 'prompt' column); image i (sorted order) pairs with prompt i.",
-                       metavar="FILE")] = None,
     clip_model: Annotated[Optional[str], typer.Option("--clip-model", help="clipscore: open_clip model name "
                           "(default ViT-L-14, OpenAI weights).", metavar="NAME")] = None,
     clip_weights: Annotated[Optional[Path], typer.Option("--clip-weights", help="clipscore: weights of "
@@ -136,6 +142,7 @@ def fid_command(
       ambient-eval fid samples.npz VIRTUAL_imagenet64_labeled.npz --metrics fid,sfid,adm-is,adm-pr
 
       ambient-eval fid samples/ --metrics clipscore --prompts prompts.txt
+      ambient-eval fid --model dit-folder/ --class balanced --seeds 0-49999 ref.npz
 
       ambient-eval fid --compare results/run1/results.json --compare results/run2/results.json
 
@@ -185,9 +192,11 @@ def fid_command(
                           weights=weights, batch_size=batch, device=device, cache=not no_cache,
                           cache_dir=cache_dir, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad,
                           kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, fid_method=fid_method,
-                          model=model, seeds=seeds, steps=steps, trust_pickle=trust_pickle,
-                          repeats=repeats, prompts=prompts, clip_model=clip_model, clip_weights=clip_weights,
-                          classifier=classifier)
+                          model=model, seeds=seeds, steps=steps or 18, trust_pickle=trust_pickle,
+                          repeats=repeats, prompts=None if model else prompts, clip_model=clip_model,
+                          clip_weights=clip_weights, classifier=classifier, conditioning=conditioning(
+                              class_label, prompts if model else None, guidance, negative_prompt, scheduler,
+                              steps, lora, lora_scale))
         if not is_main():
             return
         _check_compare([*earlier, res], [*(str(p) for p in compare or []), "this run"])

@@ -6,6 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ambient_eval.cli.conditioning_options import (ClassSpec, Guidance, Lora, LoraScale, NegativePrompt,
+                                                   PipelineSteps, Prompts, Scheduler, conditioning)
 from ambient_eval.cli.options import Device, TrustPickle
 
 EMBED_HELP = "sscd | dinov2 (Ambient papers' preprocessing) | clip | inception | pixel (or pixel-N)."
@@ -21,7 +23,14 @@ def memorization(
         "--model", help="Checkpoint to sample from (repeatable; needs --seeds).", metavar="CKPT")] = None,
     seeds: Annotated[Optional[str], typer.Option(
         help="Seeds for --model, e.g. 0-9999 or 0,5,10-19.", metavar="SEEDS")] = None,
-    steps: Annotated[int, typer.Option(help="Sampler steps for --model (EDM Heun).", metavar="N", min=1)] = 18,
+    steps: PipelineSteps = None,
+    class_label: ClassSpec = None,
+    prompts: Prompts = None,
+    guidance: Guidance = None,
+    negative_prompt: NegativePrompt = None,
+    scheduler: Scheduler = None,
+    lora: Lora = None,
+    lora_scale: LoraScale = 1.0,
     embed: Annotated[str, typer.Option(help=EMBED_HELP, metavar="NAME")] = "dinov2",
     weights: Annotated[Optional[str], typer.Option(
         help="Weights file of the embedding network (sscd, dinov2, clip, inception).", metavar="FILE")] = None,
@@ -98,6 +107,8 @@ def memorization(
 
       ambient-eval memorization --model ckpt/ --seeds 0-9999 --train data/ --embed sscd --weights sscd.pt --carlini
 
+      ambient-eval memorization --model sd-folder/ --prompts train_captions.csv --train images/ --embed sscd --weights sscd.pt
+
       ambient-eval memorization big/ --train big_train/ --embed clip --index ivf --index-path train.ivf
 
       ambient-eval memorization gen/ --train laion/ --embed clip --shards emb/ --index ivfpq --tta flip
@@ -126,7 +137,8 @@ def memorization(
     if not samples and not model:
         raise AmbientError("No generated samples given. Pass SAMPLES... (folders, zips, arrays) or "
                            "--model CKPT --seeds 0-9999.")
-    if model and not seeds:
+    cond = conditioning(class_label, prompts, guidance, negative_prompt, scheduler, steps, lora, lora_scale)
+    if model and not seeds and cond.default_seeds() is None:
         raise AmbientError("--model needs --seeds (e.g. --seeds 0-9999) to know which samples to generate.")
     # Validate every output location before long work.
     claim_output_dir(out)   # a second run on the same --out stops here (exit 2)
@@ -159,13 +171,14 @@ def memorization(
     if model:
         from ambient_eval.sampling import model_source, parse_seeds
 
-        seed_list = parse_seeds(seeds)
+        seed_list = parse_seeds(seeds) if seeds else cond.default_seeds()
         for lab, ckpt in zip(labels[len(samples):], model):
             from ambient_eval.audits.kept_images import KeptImages
 
             # The report's gallery shows the very pixels that were scored (no second sampling pass).
-            sources[lab] = KeptImages(model_source(ckpt, seed_list, batch_size=batch, steps=steps,
-                                                   device=device, trust_pickle=trust_pickle))
+            sources[lab] = KeptImages(model_source(ckpt, seed_list, batch_size=batch, steps=steps or 18,
+                                                   device=device, trust_pickle=trust_pickle,
+                                                   conditioning=cond))
     from ambient_eval.features.distributed import feature_group, is_main
 
     with feature_group(device):  # under torchrun: ranks share the embedding work (rank 0 writes)

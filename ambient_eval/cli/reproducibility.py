@@ -7,6 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from ambient_eval.cli.conditioning_options import (EDM_STEPS, ClassSpec, Guidance, Lora, LoraScale,
+                                                   NegativePrompt, PipelineSteps, Prompts, Scheduler,
+                                                   conditioning)
 from ambient_eval.cli.options import Device, TrustPickle
 
 DEFAULT_OUT = "reproducibility_out"
@@ -31,8 +34,9 @@ def reproducibility(
              "sampled here with shared per-seed noise, or sample sets keyed by seed (folder/zip of "
              "{seed:06d}.png, or an npz with 'images' and 'seeds').", metavar="MODEL...",
         show_default=False)] = None,
-    seeds: Annotated[str, typer.Option(help="Seeds to compare, e.g. 0-999 or 0,5,10-19.",
-                                       metavar="RANGES")] = "0-999",
+    seeds: Annotated[Optional[str], typer.Option(help="Seeds to compare, e.g. 0-999 or 0,5,10-19 "
+                     "[default: 0-999; with --prompts: one per row].", metavar="RANGES",
+                     show_default=False)] = None,
     embed: Annotated[str, typer.Option(help="Embedding: sscd (paper; weights via --weights), dinov2, "
                                             "clip, inception, pixel (no weights) or pixel-N.",
                                        metavar="NAME")] = "sscd",
@@ -52,8 +56,14 @@ def reproducibility(
         metavar="LABEL")] = None,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Images per batch (sampling and "
                                        "embedding); never changes a sample.", metavar="N")] = 64,
-    steps: Annotated[int, typer.Option(min=1, help="EDM Heun steps for checkpoints (18 = NFE 35).",
-                                       metavar="N")] = 18,
+    steps: PipelineSteps = None,
+    class_label: ClassSpec = None,
+    prompts: Prompts = None,
+    guidance: Guidance = None,
+    negative_prompt: NegativePrompt = None,
+    scheduler: Scheduler = None,
+    lora: Lora = None,
+    lora_scale: LoraScale = 1.0,
     device: Device = "auto",
     weights: Annotated[Optional[str], typer.Option(help="Weights file of the embedding (sscd, dinov2, "
                                                    "clip, inception).", metavar="FILE")] = None,
@@ -77,6 +87,8 @@ def reproducibility(
     Examples:
 
       ambient-eval reproducibility runA/ runB/ --seeds 0-999 --embed sscd --weights sscd_disc_mixup.torchscript.pt
+
+      ambient-eval reproducibility sd-base/ sd-finetune/ --prompts captions.txt --embed sscd --weights sscd.pt
 
       ambient-eval reproducibility samplesA/ samplesB.npz runC/ --seeds 0-199 --embed pixel --train builtin:digits -o repro/
     """
@@ -103,10 +115,11 @@ def reproducibility(
     claim_output_dir(out)   # a concurrent run on the same --out stops here (exit 2)
     if report is not None:
         _check_writable_target(report, "report")
-    seed_list = parse_seeds(seeds)
+    cond = conditioning(class_label, prompts, guidance, negative_prompt, scheduler, steps, lora, lora_scale)
+    seed_list = parse_seeds(seeds) if seeds else (cond.default_seeds() or parse_seeds("0-999"))
     opts = ReproOptions(embed=embed, weights=weights, threshold=threshold, n_boot=bootstrap, cache=cache,
-                        sampler=SamplerSettings(steps=steps, batch_size=batch, device=device,
-                                                trust_pickle=trust_pickle))
+                        sampler=SamplerSettings(steps=steps or EDM_STEPS, batch_size=batch, device=device,
+                                                trust_pickle=trust_pickle, conditioning=cond))
     from ambient_eval.features.distributed import feature_group, is_main
 
     with feature_group(device):  # under torchrun: ranks share the embedding work (rank 0 writes)

@@ -7,6 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from ambient_eval.cli.conditioning_options import (EDM_STEPS, ClassSpec, Guidance, Lora, LoraScale,
+                                                   NegativePrompt, PipelineSteps, Prompts, Scheduler,
+                                                   conditioning, edm_class)
+
 
 class Sampler(str, Enum):
     heun = "heun"
@@ -26,23 +30,28 @@ class Autocast(str, Enum):
 
 
 def sample(
-    model: Annotated[Path, typer.Argument(help="Checkpoint: native dir/.safetensors, diffusers dir, "
-                                               "or EDM network-snapshot-*.pkl (needs --trust-pickle).",
+    model: Annotated[Path, typer.Argument(help="Checkpoint: native dir/.safetensors, diffusers dir "
+                                               "(UNet2DModel or DDPM/DDIM/PNDM, DiT, SD, SDXL, LCM "
+                                               "pipeline), or EDM network-snapshot-*.pkl (needs --trust-pickle).",
                                           metavar="MODEL")],
-    seeds: Annotated[str, typer.Option("--seeds", help="Seeds to generate, e.g. 0-49999 or 0,5,10-19; "
-                                       "seed s is saved as {s:06d}.png.", metavar="LIST")],
+    seeds: Annotated[Optional[str], typer.Option("--seeds", help="Seeds to generate, e.g. 0-49999 or "
+                     "0,5,10-19; seed s is saved as {s:06d}.png [default with --prompts: one per row].",
+                     metavar="LIST", show_default=False)] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (PNGs in subfolders of "
-                                      "1000) or a .npz file.", metavar="DIR|FILE.npz")],
+                                      "1000) or a .npz file.", metavar="DIR|FILE.npz",
+                                      show_default=False)] = ...,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Images per batch (does not change the "
                                        "images).", metavar="N")] = 64,
-    steps: Annotated[int, typer.Option("--steps", min=1, help="Sampling steps N (Heun NFE = 2N-1).",
-                                       metavar="N")] = 18,
+    steps: PipelineSteps = None,
     sampler: Annotated[Sampler, typer.Option("--sampler", help="heun (EDM Algorithm 1/2), euler, or "
                                              "ddim (VP/diffusers models).")] = Sampler.heun,
-    class_label: Annotated[Optional[int], typer.Option("--class", help="Class for every image "
-                           "(conditional models); default: a seed-determined class per image, "
-                           "drawn as EDM's generate.py does.",
-                           metavar="C")] = None,
+    class_label: ClassSpec = None,
+    prompts: Prompts = None,
+    guidance: Guidance = None,
+    negative_prompt: NegativePrompt = None,
+    scheduler: Scheduler = None,
+    lora: Lora = None,
+    lora_scale: LoraScale = 1.0,
     sigma_min: Annotated[float, typer.Option("--sigma-min", help="Lowest noise level.", metavar="S")] = 0.002,
     sigma_max: Annotated[float, typer.Option("--sigma-max", help="Highest noise level.", metavar="S")] = 80.0,
     rho: Annotated[float, typer.Option("--rho", help="Schedule exponent (EDM Eq. 5).", metavar="R")] = 7.0,
@@ -87,6 +96,10 @@ def sample(
 
       ambient-eval sample network-snapshot.pkl --trust-pickle --seeds 0-99 -o s/
 
+      ambient-eval sample sd-folder/ --prompts captions.csv --guidance 7.5 -o s/
+
+      ambient-eval sample dit-folder/ --class balanced --seeds 0-49999 -o s/
+
       ambient-eval sample edm2-img512-s.pkl --trust-pickle --vae sd-vae-ft-mse/ \\
           --steps 32 --seeds 0-99 -o s/
 
@@ -100,21 +113,25 @@ def sample(
     from ambient_eval.sampling.samplers import SamplerConfig
     from ambient_eval.sampling.seeds import parse_seeds
 
-    seed_list = parse_seeds(seeds)
+    cond = conditioning(class_label, prompts, guidance, negative_prompt, scheduler, steps, lora, lora_scale)
+    if seeds is None and cond.default_seeds() is None:
+        raise AmbientError("Pass --seeds (e.g. --seeds 0-49999), or --prompts FILE to generate "
+                           "every prompt once.")
+    seed_list = parse_seeds(seeds) if seeds is not None else cond.default_seeds()
     if net_batch != "auto" and not net_batch.isdigit():
         raise AmbientError(f"--net-batch '{net_batch}' is not 'auto' or a non-negative integer.")
-    cfg = SamplerConfig(sampler=sampler.value, steps=steps, sigma_min=sigma_min, sigma_max=sigma_max,
+    cfg = SamplerConfig(sampler=sampler.value, steps=steps or EDM_STEPS, sigma_min=sigma_min, sigma_max=sigma_max,
                         rho=rho, S_churn=S_churn, S_min=S_min, S_max=S_max, S_noise=S_noise).validate()
     dev = distributed.device_for_rank(device)
     denoiser = load_model(model, format=format.value if format else None, trust_pickle=trust_pickle,
-                          device=str(dev), vae=vae)
+                          device=str(dev), vae=vae, conditioning=cond)
     from ambient_eval.atomic import claim_output_dir
 
     # One run per output at a time: a second `sample` on the same --out stops here (exit 2).
     claim_output_dir(out if out.suffix.lower() != ".npz" else out.with_name(out.name + ".partial"))
     with distributed.process_group(dev) as (rank, _):
         summary = sample_to_path(denoiser, seed_list, out, cfg=cfg, batch_size=batch,
-                                 class_label=class_label, device=dev,
+                                 class_label=edm_class(class_label), device=dev,
                                  net_batch=net_batch if net_batch == "auto" else int(net_batch),
                                  autocast=autocast.value if autocast else None)
     if rank == 0:

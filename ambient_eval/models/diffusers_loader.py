@@ -56,7 +56,9 @@ def _check_pipeline(path: Path) -> None:
         raise AmbientError(f"Cannot read '{index}': {e}.") from e
     if name not in PIPELINES:
         raise AmbientError(f"'{path}' is a diffusers {name}; supported pipelines are {', '.join(PIPELINES)} "
-                           "(pixel-space UNet2DModel + DDPM noise schedule). Latent or text-to-image "
+                           "(pixel-space UNet2DModel + DDPM noise schedule) and DiTPipeline, "
+                           "StableDiffusionPipeline, StableDiffusionXLPipeline, "
+                           "LatentConsistencyModelPipeline (sampled by diffusers itself); other "
                            "pipelines are not supported.")
 
 

@@ -51,11 +51,14 @@ def detect_format(path: Path) -> str:
 
 
 def load_model(path: str | os.PathLike, *, format: str | None = None, trust_pickle: bool = False,
-               device: str = "auto", vae: str | os.PathLike | None = None) -> Denoiser:
+               device: str = "auto", vae: str | os.PathLike | None = None,
+               conditioning=None) -> Denoiser:
     """Checkpoint path => Denoiser on `device` in eval mode with `weights_sha256` set.
 
     `vae`: AutoencoderKL directory for EDM2 latent models (default: $AMBIENT_EVAL_VAE, then the
     local Hugging Face / EDM2 caches; see ambient_eval.models.latent). Pixel models ignore it.
+    `conditioning` (ambient_eval.sampling.conditioning.Conditioning): prompts, class rule, guidance,
+    scheduler and LoRA for DiT / SD / SDXL / LCM pipeline folders (models.pipelines).
     """
     from ambient_eval.device import resolve_device
     from ambient_eval.models.closed_form import is_closed_form, load_closed_form
@@ -67,8 +70,19 @@ def load_model(path: str | os.PathLike, *, format: str | None = None, trust_pick
         raise AmbientError(f"Checkpoint '{p}' does not exist. Check the path.")
     if format is not None and format not in FORMATS:
         raise AmbientError(f"Unknown checkpoint format '{format}'. Use one of: {', '.join(FORMATS)}.")
+    from ambient_eval.models.foreign import check_foreign
+    from ambient_eval.models.pipelines import PIPELINES, load_pipeline, pipeline_class
+
+    check_foreign(p)
     fmt = format or detect_format(p)
     dev = resolve_device(device)
+    if fmt == "diffusers" and p.is_dir() and pipeline_class(p) in PIPELINES:
+        model = load_pipeline(p, conditioning=conditioning, device=dev, trust_pickle=trust_pickle)
+        return model
+    if conditioning is not None and conditioning.pipeline_only:
+        raise AmbientError(f"{', '.join(conditioning.pipeline_only)} only apply to diffusers "
+                           f"conditional pipelines ({', '.join(PIPELINES)}); '{p}' is a {fmt} "
+                           "checkpoint. Drop them.")
     if fmt == "native":
         from ambient_eval.models.native import load_native
 

@@ -90,7 +90,15 @@ def gallery_cards(audit: "MemorizationAudit", model_index: int, top_n: int = DEF
     cards = []
     for rank, (row, g, r) in enumerate(zip(pairs.itertuples(index=False), gen, ref), start=1):
         caption = f"#{rank} {row.sample} | train {row.top1_name} (#{row.top1_index}) | cos {row.top1_sim:.4f}"
-        cards.append({"images": [_thumb(g, DEFAULTS.thumb), _thumb(r, DEFAULTS.thumb)], "caption": caption})
+        images = [_thumb(g, DEFAULTS.thumb), _thumb(r, DEFAULTS.thumb)]
+        if "prompt" in pairs:          # text-to-image: prompt | generation | match (| caption's image)
+            caption = f"#{rank} \"{row.prompt}\" | generation {row.sample} | match {row.top1_name} " \
+                      f"cos {row.top1_sim:.4f}"
+            own = int(getattr(row, "caption_image_index", -1))
+            if own >= 0:
+                images.append(_thumb(audit.train.read([own]).numpy()[0], DEFAULTS.thumb))
+                caption += f" | caption's image {row.caption_image} cos {row.caption_image_sim:.4f}"
+        cards.append({"images": images, "caption": caption})
     return cards
 
 
@@ -124,6 +132,8 @@ def build_report(audit: "MemorizationAudit", path: str | os.PathLike, *, top_n: 
     rep.heading("Top-1 similarity distribution")
     rep.figure(histogram_figure(audit))
     for i, m in enumerate(audit.models):
-        rep.heading(f"Closest pairs: {m.name} (generated | nearest training image)")
+        own = " | caption's own image" if "caption_image" in m.table else ""
+        what = f"prompt | generation | match{own}" if "prompt" in m.table else "generated | nearest training image"
+        rep.heading(f"Closest pairs: {m.name} ({what})")
         rep.gallery(gallery_cards(audit, i, top_n))
     return rep.save(path)

@@ -71,7 +71,12 @@ def _tf32():
 
 
 def resolve_labels(denoiser, seeds: Sequence[int], class_labels=None) -> np.ndarray | None:
-    """None => seed-determined labels (conditional models) | int => that class | per-seed ints."""
+    """None / 'random' => seed-determined labels (conditional models) | int => that class |
+    'balanced' => seed s gets s mod label_dim | per-seed ints. Pipelines: their own class rule."""
+    if hasattr(denoiser, "labels_for"):
+        return denoiser.labels_for(seeds)
+    if isinstance(class_labels, str):
+        class_labels = _class_mode(denoiser, seeds, class_labels)
     if denoiser.label_dim == 0:
         if class_labels is not None:
             raise AmbientError(f"--class {class_labels} was given, but the model is unconditional "
@@ -85,6 +90,17 @@ def resolve_labels(denoiser, seeds: Sequence[int], class_labels=None) -> np.ndar
         raise AmbientError(f"Class {int(bad[0])} is out of range: the model has {denoiser.label_dim} "
                            f"classes (0-{denoiser.label_dim - 1}).")
     return labels
+
+
+def _class_mode(denoiser, seeds, mode: str):
+    """'random' => None (EDM's seed-determined rule); 'balanced' => seed mod label_dim; 'N' => N."""
+    from ambient_eval.sampling.conditioning import Conditioning, parse_class
+
+    spec = parse_class(mode)
+    if spec == "balanced" and denoiser.label_dim:
+        Conditioning(class_spec="balanced").check_seeds(seeds, denoiser.label_dim)
+        return np.asarray(seeds, dtype=np.int64) % denoiser.label_dim
+    return None if spec in ("random", "balanced") else spec
 
 
 def latent_shape(denoiser) -> list[int]:
@@ -106,9 +122,12 @@ def image_resolution(denoiser) -> int:
 
 def provenance(denoiser, class_label) -> dict:
     """Noise scheme, label rule and decoder: recorded with every output (they determine the pixels)."""
+    if hasattr(denoiser, "provenance"):                 # diffusers conditional pipelines
+        return {"sampler": None, **denoiser.provenance()}
     decoder = getattr(denoiser, "decoder", None)
     labels = None if not denoiser.label_dim else (
-        f"class {class_label} for every seed" if class_label is not None
+        "seed s: class s mod label_dim (balanced)" if class_label == "balanced"
+        else f"class {class_label} for every seed" if class_label not in (None, "random")
         else "per seed: randint(label_dim) after the latents (EDM generate.py)")
     scheme = NOISE_SCHEME if convention(denoiser) != EDM2 else (
         NOISE_SCHEME.replace("churn randn float64 every step", "churn randn float32 on churn steps only")
@@ -133,6 +152,11 @@ def check_generation(denoiser, cfg: SamplerConfig, *, batch_size: int = 64, devi
     if autocast not in AUTOCAST:
         raise AmbientError(f"Unknown autocast '{autocast}'. Use bf16 or tf32 (GPU only), or leave it off.")
     dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
+    if hasattr(denoiser, "generate_images"):           # diffusers conditional pipeline: it samples
+        if autocast:
+            raise AmbientError("--autocast does not apply to diffusers pipelines (they run in the "
+                               "dtype they were saved in). Drop --autocast.")
+        return dev, None
     if autocast and dev.type != "cuda":
         raise AmbientError(f"--autocast {autocast} needs a CUDA device; sampling on {dev} is float32 "
                            "already. Drop --autocast.")
@@ -158,6 +182,10 @@ def generate(denoiser, seeds: Sequence[int], *, batch_size: int = 64, steps: int
     dev, sigmas = check_generation(denoiser, cfg, batch_size=batch_size, device=device,
                                    autocast=autocast)
     denoiser = denoiser.to(dev).eval()
+    if hasattr(denoiser, "generate_images"):           # diffusers conditional pipeline
+        denoiser.check_seeds(seeds)
+        yield from denoiser.generate_images(seeds, batch_size, dev)
+        return
     # Seed-determined classes are drawn below, in EDM's order; given ones are validated here.
     labels_all = None if class_labels is None else resolve_labels(denoiser, seeds, class_labels)
     D = NetCall(denoiser, resolve_net_batch(net_batch, dev), autocast)

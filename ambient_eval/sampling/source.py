@@ -136,11 +136,19 @@ def model_source(checkpoint: str, seeds: list[int], *, batch_size: int = 64, ste
                  device: str = "auto", trust_pickle: bool = False, format: str | None = None,
                  class_label: int | None = None, sampler: str = "heun",
                  config: SamplerConfig | None = None, net_batch="auto",
-                 autocast: str | None = None, vae: str | None = None) -> ModelSource:
-    """Load `checkpoint` (validated now) => ImageSource of its samples for `seeds`."""
+                 autocast: str | None = None, vae: str | None = None, conditioning=None) -> ModelSource:
+    """Load `checkpoint` (validated now) => ImageSource of its samples for `seeds`.
+
+    `conditioning`: sampling.conditioning.Conditioning (class rule, prompts, guidance, LoRA, ...).
+    """
     from ambient_eval.models import load_model
 
-    denoiser = load_model(checkpoint, format=format, trust_pickle=trust_pickle, device=device, vae=vae)
+    denoiser = load_model(checkpoint, format=format, trust_pickle=trust_pickle, device=device, vae=vae,
+                          conditioning=conditioning)
+    if class_label is None and conditioning is not None and conditioning.class_spec is not None:
+        from ambient_eval.cli.conditioning_options import edm_class
+
+        class_label = edm_class(conditioning.class_spec)
     cfg = config or SamplerConfig(sampler=sampler, steps=steps)
     return ModelSource(denoiser, seeds, cfg=cfg, batch_size=batch_size, device=device,
                        class_label=class_label, net_batch=net_batch, autocast=autocast)

@@ -86,6 +86,11 @@ CASES: list[tuple[str, list[str], str]] = [
                                     "--class", "3"], "class"),
     ("sample-sigma-order", ["sample", "{ckpt}", "--seeds", "0-3", "--out", "{out}", "--device", "cpu",
                             "--sigma-min", "5", "--sigma-max", "1"], "sigma"),
+    ("sample-prompts-on-unconditional", ["sample", "{ckpt}", "--seeds", "0-3", "--out", "{out}", "--device",
+                                         "cpu", "--prompts", "{txt}"], "conditional pipelines"),
+    ("sample-class-not-a-class", ["sample", "{ckpt}", "--seeds", "0-3", "--out", "{out}", "--device", "cpu",
+                                  "--class", "many"], "not a class index"),
+    ("sample-no-seeds-no-prompts", ["sample", "{ckpt}", "--out", "{out}", "--device", "cpu"], "--seeds"),
     # ---- train / corrupt / annotate -------------------------------------------------------------
     ("train-missing-data", ["train", "{missing}", "--out", "{out}", "--steps", "1", "--device", "cpu"],
      "does not exist"),
