@@ -9,7 +9,7 @@ def resolve_device(name: str = "auto"):
     import torch
 
     if name in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return with_policy(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     try:
         dev = torch.device(name)
     except RuntimeError as e:
@@ -17,4 +17,13 @@ def resolve_device(name: str = "auto"):
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise AmbientError(f"Device '{name}' was requested but CUDA is not available on this machine. "
                            "Use --device cpu (or auto).")
+    return with_policy(dev)
+
+
+def with_policy(dev):
+    """`dev`, after applying the exact float32 policy when it is a CUDA device (precision.py)."""
+    if getattr(dev, "type", None) == "cuda":
+        from ambient_eval.precision import ensure_exact
+
+        ensure_exact()
     return dev

@@ -8,6 +8,7 @@ import numpy as np
 
 from ambient_eval.errors import AmbientError
 from ambient_eval.features.base import FeatureExtractor
+from ambient_eval.oom import oom_guard
 
 if TYPE_CHECKING:
     from ambient_eval.data.base import ImageSource
@@ -71,7 +72,9 @@ def _extract_rows(batches, n: int, offset: int, source, extractor: FeatureExtrac
             if done + images.shape[0] > n:
                 raise AmbientError(f"Image source {source.description} yielded more than its {n} images. "
                                    "Re-open the source; it changed while being read.")
-            out = extractor(images)
+            with oom_guard(f"extracting {extractor.name} features of a batch of {images.shape[0]} images",
+                           "Lower --batch (e.g. to half), or run with --device cpu."):
+                out = extractor(images)
             for name, f in out.items():
                 arr = f.numpy()
                 _check_finite(arr, name, source, extractor, offset + done)

@@ -167,14 +167,15 @@ def train(data: TrainData, cfg: TrainConfig, run_dir: str | os.PathLike, *, sigm
     if cfg.batch % world:
         raise AmbientError(f"--batch {cfg.batch} is not divisible by the {world} processes. Pick a multiple.")
     local_batch = cfg.batch // world
-    if world > 1:
+    if world > 1:  # this rank's GPU is set before the group (the CLI already joined one: process_group)
         import torch.distributed as dist
 
+        from ambient_eval.sampling.distributed import device_for_rank
+        from ambient_eval.sampling.rank_layout import group_timeout
+
+        device = device_for_rank(cfg.device)
         if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        if device.type == "cuda":
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-            torch.cuda.set_device(device)
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=group_timeout())
     resume = prepare_run_dir(run_dir, cfg, run_info, overwrite) if rank == 0 else None
     if resume is not None and int(resume["step"]) > cfg.steps:
         raise AmbientError(f"'{run_dir}' already holds {resume['step']} steps, more than --steps {cfg.steps}. "
