@@ -70,10 +70,11 @@ def torch_info(timeout: float = 120) -> dict:
 
 def preflight(device: str) -> list[tuple]:
     """Rows that decide whether there is anything to check; a FAIL here stops the run."""
-    gpus, info = nvidia_smi(), torch_info()
+    gpus = nvidia_smi()
     if device == "cpu":
         return [("preflight", None, f"SKIP: --device cpu smoke run: the harness only, NOT a GPU check "
                  f"(nvidia-smi lists {len(gpus)} GPU(s))")]
+    info = torch_info()
     if info["available"]:
         names = ", ".join(g["name"] for g in gpus) or f"{info['count']} device(s)"
         return [("preflight", True, f"torch {info['torch']} (CUDA {info['cuda']}) sees {info['count']} GPU(s): {names}")]
@@ -89,10 +90,11 @@ def preflight(device: str) -> list[tuple]:
              "the harness smoke run).")]
 
 
-def run_step(name: str, device: str, limit: float) -> list[tuple]:
+def run_step(name: str, device: str, limit: float, scale: float = 1.0) -> list[tuple]:
     """One step in a child process under `limit` seconds => rows; a crash or timeout is a FAIL row."""
     t0 = time.perf_counter()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "AMBIENT_EVAL_PROGRESS": "0", "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "AMBIENT_EVAL_PROGRESS": "0", "PYTHONWARNINGS": "ignore",
+           "GPU_CHECK_TIME_SCALE": str(scale)}
     try:
         p = subprocess.run([sys.executable, __file__, "--step", name, "--device", device], env=env,
                            capture_output=True, text=True, timeout=limit)
@@ -146,6 +148,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
     ap.add_argument("--only", default="", help="comma-separated steps: " + ",".join(G.STEPS))
+    ap.add_argument("--time-scale", type=float, default=1.0, help="multiply every step's time limit")
     ap.add_argument("--step", help=argparse.SUPPRESS)
     ap.add_argument("--json", default=str(ROOT / "bench_out" / "gpu_check.json"))
     a = ap.parse_args(argv)
@@ -159,7 +162,7 @@ def main(argv=None) -> int:
     rows = [(*r, 0.0) for r in preflight(a.device)]
     if rows[0][1] is not False:
         for n in names:
-            rows += run_step(n, a.device, G.STEPS[n][1])
+            rows += run_step(n, a.device, G.STEPS[n][1] * a.time_scale, a.time_scale)
             print(f"{rows[-1][0]}: {'PASS' if rows[-1][1] else 'SKIP' if rows[-1][1] is None else 'FAIL'}",
                   file=sys.stderr, flush=True)
     text, ok = table(rows, a.device)

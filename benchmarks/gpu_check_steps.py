@@ -21,12 +21,13 @@ sys.path.insert(0, str(ROOT))
 Row = tuple  # (name, ok: bool | None, detail)
 UINT8_MAX_DIFF, UINT8_MEAN_DIFF = 2, 0.05      # float32 device vs CPU, per pixel level
 FEATURE_REL = 1e-3                             # float32 features: relative L2 difference
+SCALE = float(os.environ.get("GPU_CHECK_TIME_SCALE", "1"))  # gpu_check.py --time-scale
 
 
 def _cli(args: list, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "AMBIENT_EVAL_PROGRESS": "0"}
     return subprocess.run([sys.executable, "-m", "ambient_eval", *map(str, args)], env=env,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout * SCALE)
 
 
 def _fail_text(p: subprocess.CompletedProcess) -> str:
@@ -261,7 +262,7 @@ def _torchrun(n: int, args: list, timeout: float = 240) -> subprocess.CompletedP
     env = {**os.environ, "PYTHONPATH": str(ROOT), "AMBIENT_EVAL_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
                            str(n), "-m", "ambient_eval", *map(str, args)], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout * SCALE)
 
 
 def step_torchrun(dev: str, tmp: Path) -> list[Row]:

@@ -45,8 +45,8 @@ def extract_features(source: "ImageSource", extractor: FeatureExtractor, *, batc
         start, stop = D.batch_range(n, batch_size, rank, world)
         error = None
         try:
-            part = _extract_rows(D.iter_range(source, start, stop, batch_size), stop - start, start,
-                                 source, extractor)
+            part = _extract_rows(_prefetched(D.iter_range(source, start, stop, batch_size), source, extractor),
+                                 stop - start, start, source, extractor)
         except AmbientError as e:
             error, part = str(e), None
         error = D.broadcast_error(error)
@@ -54,10 +54,24 @@ def extract_features(source: "ImageSource", extractor: FeatureExtractor, *, batc
             raise AmbientError(error)
         feats = {name: D.gather_rows(part[name], n) for name in extractor.outputs}
     else:
-        feats = _extract_rows(source.iter_batches(batch_size), n, 0, source, extractor)
+        feats = _extract_rows(_prefetched(source.iter_batches(batch_size), source, extractor), n, 0, source,
+                              extractor)
     if cache is not None and key is not None and D.is_main():
         cache.put(key, feats)
     return feats
+
+
+def _prefetched(batches, source, extractor):
+    """Decode ahead of the network (data/prefetch.py); pinned memory when extracting on a GPU.
+
+    Sources whose "decoding" is itself GPU work (ModelSource: sampling) are not prefetched.
+    """
+    from ambient_eval.data.prefetch import prefetch
+
+    if not getattr(source, "prefetch_ok", True):
+        return batches
+    dev = getattr(extractor, "device", None)
+    return prefetch(batches, pin=getattr(dev, "type", None) == "cuda")
 
 
 def _extract_rows(batches, n: int, offset: int, source, extractor: FeatureExtractor) -> dict[str, np.ndarray]:

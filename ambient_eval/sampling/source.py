@@ -23,6 +23,8 @@ from ambient_eval.sampling.seeds import format_seeds
 class ModelSource(ImageSource):
     """len = number of seeds; item i = sample of seeds[i]; item_names = seed strings."""
 
+    prefetch_ok = False  # its batches are network work already: no decode thread in front of it
+
     def __init__(self, denoiser, seeds: Sequence[int], *, cfg: SamplerConfig, batch_size: int = 64,
                  device="auto", class_label: int | None = None, net_batch="auto",
                  autocast: str | None = None, description: str | None = None) -> None:
