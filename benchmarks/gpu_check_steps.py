@@ -113,10 +113,9 @@ def _feature_weights(tmp: Path) -> dict[str, tuple]:
     from safetensors.torch import save_file
 
     tiny = "ViT-tiny-gpu-check"
-    cfg = {"embed_dim": 32, "quick_gelu": True,
-           "vision_cfg": {"image_size": 224, "layers": 2, "width": 64, "patch_size": 32, "head_width": 32},
-           "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
-    (tmp / f"{tiny}.json").write_text(json.dumps(cfg))
+    from tests.features.conftest import TINY_CLIP_CONFIG
+
+    (tmp / f"{tiny}.json").write_text(json.dumps(TINY_CLIP_CONFIG))
     open_clip.add_model_config(tmp / f"{tiny}.json")
     torch.manual_seed(0)
     m = open_clip.create_model(tiny, pretrained=None, force_quick_gelu=True, pretrained_text=False)

@@ -7,7 +7,9 @@ release the GIL for most of it) up to `depth` batches ahead; with `pin` the uint
 page-locked memory there, so the consumer's `.to(cuda, non_blocking=True)` is a real asynchronous
 copy. Batches come out in the same order with the same bytes, so features do not change. Errors in
 the producer are re-raised in the consumer with their own type; closing the consumer early stops
-the producer. `AMBIENT_EVAL_PREFETCH=0` turns it off (depth 0 = decode on the calling thread).
+the producer. Feature extraction uses it by default when the network runs on a GPU; on CPU, where
+decode and network compete for the same cores, only when `AMBIENT_EVAL_PREFETCH=N` asks for it
+(0 = off everywhere).
 """
 from __future__ import annotations
 
@@ -22,10 +24,10 @@ DEFAULT_DEPTH = 2  # batches decoded ahead of the network (memory: depth + 2 dec
 _DONE = object()
 
 
-def prefetch_depth() -> int:
-    """$AMBIENT_EVAL_PREFETCH (batches ahead; 0 = off), default 2; bad values fall back to 2."""
+def prefetch_depth(default: int = DEFAULT_DEPTH) -> int:
+    """$AMBIENT_EVAL_PREFETCH (batches ahead; 0 = off) when set to an integer, else `default`."""
     raw = os.environ.get(PREFETCH_ENV, "")
-    return int(raw) if raw.isdigit() else DEFAULT_DEPTH
+    return int(raw) if raw.isdigit() else default
 
 
 def _pinned(item):

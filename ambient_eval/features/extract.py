@@ -62,16 +62,17 @@ def extract_features(source: "ImageSource", extractor: FeatureExtractor, *, batc
 
 
 def _prefetched(batches, source, extractor):
-    """Decode ahead of the network (data/prefetch.py); pinned memory when extracting on a GPU.
+    """Decode ahead of the network on GPUs (data/prefetch.py), into pinned memory.
 
     Sources whose "decoding" is itself GPU work (ModelSource: sampling) are not prefetched.
     """
-    from ambient_eval.data.prefetch import prefetch
+    from ambient_eval.data.prefetch import DEFAULT_DEPTH, prefetch, prefetch_depth
 
     if not getattr(source, "prefetch_ok", True):
         return batches
-    dev = getattr(extractor, "device", None)
-    return prefetch(batches, pin=getattr(dev, "type", None) == "cuda")
+    on_gpu = getattr(getattr(extractor, "device", None), "type", None) == "cuda"
+    # CPU: decode and network share the cores (measured 0.82x when forced): off unless asked for.
+    return prefetch(batches, depth=prefetch_depth(DEFAULT_DEPTH if on_gpu else 0), pin=on_gpu)
 
 
 def _extract_rows(batches, n: int, offset: int, source, extractor: FeatureExtractor) -> dict[str, np.ndarray]:

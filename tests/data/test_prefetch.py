@@ -69,3 +69,23 @@ def test_benchmark_smoke(tmp_path):
                          timeout=300)
     assert out.returncode == 0, out.stderr
     assert "ratio" in out.stdout and "features identical: True" in out.stdout
+
+
+@pytest.mark.parametrize("env,device,threaded", [(None, "cpu", False), ("2", "cpu", True), ("0", "cuda", False),
+                                                 (None, "cuda", True)])
+def test_default_is_prefetch_on_gpu_only(monkeypatch, env, device, threaded):
+    from types import SimpleNamespace
+
+    from ambient_eval.features.extract import _prefetched
+
+    if env is None:
+        monkeypatch.delenv("AMBIENT_EVAL_PREFETCH", raising=False)
+    else:
+        monkeypatch.setenv("AMBIENT_EVAL_PREFETCH", env)
+    import ambient_eval.data.prefetch as P
+
+    monkeypatch.setattr(P, "_pinned", lambda item: item)   # no CUDA here: pinning is a no-op stand-in
+    seen = []
+    for _ in _prefetched(_batches(3), SimpleNamespace(), SimpleNamespace(device=SimpleNamespace(type=device))):
+        seen.append(any(t.name == "ambient-eval-prefetch" for t in threading.enumerate()))
+    assert any(seen) is threaded
