@@ -38,7 +38,6 @@ def test_listed_gpu_that_torch_cannot_use_fails_naming_the_driver(tmp_path):
     assert gpu_check.driver_needed(torch.version.cuda) in out and "gpu_check: FAIL" in out
 
 
-@pytest.mark.slow
 def test_no_gpu_at_all_is_a_failure_not_a_pass(tmp_path):
     import torch
 
@@ -66,7 +65,6 @@ def test_only_documented_skips_pass(rows, passed):
     assert ok is passed and ("gpu_check: PASS" in text) is passed
 
 
-@pytest.mark.slow
 def test_cpu_smoke_run_of_the_harness(tmp_path):
     p = subprocess.run([sys.executable, "benchmarks/gpu_check.py", "--device", "cpu", "--only", "env,sample",
                         "--time-scale", "4", "--json", str(tmp_path / "g.json")], cwd=ROOT,
