@@ -90,14 +90,16 @@ def process_group(device) -> Iterator[tuple[int, int]]:
         created = True
     try:
         yield rank, size
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as e:
+        if type(e).__name__ in ("Exit", "Abort"):  # click/typer control flow (e.g. Exit(0)), not an error
+            raise
         store = _store() if size > 1 else None
         peer = None if store is None else _peer_error(store)
         if peer is not None and not peer.startswith(f"rank {rank}:"):
             raise AmbientError(f"Stopped because {peer}") from e   # same message as the failing rank
-        if store is not None and not isinstance(e, SystemExit):
+        if store is not None:
             _publish(store, rank, size, e)
         raise
     finally:

@@ -174,7 +174,8 @@ def train(data: TrainData, cfg: TrainConfig, run_dir: str | os.PathLike, *, sigm
         from ambient_eval.sampling.rank_layout import group_timeout
 
         device = device_for_rank(cfg.device)
-        if not dist.is_initialized():
+        own_group = not dist.is_initialized()   # Python API without the CLI: created here, destroyed below
+        if own_group:
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=group_timeout())
     resume = prepare_run_dir(run_dir, cfg, run_info, overwrite) if rank == 0 else None
     if resume is not None and int(resume["step"]) > cfg.steps:
@@ -306,6 +307,8 @@ def train(data: TrainData, cfg: TrainConfig, run_dir: str | os.PathLike, *, sigm
             checkpoint(step + 1)
     if world > 1:
         torch.distributed.barrier()
+        if own_group:
+            torch.distributed.destroy_process_group()
     elapsed = time.time() - t0
     return {"run_dir": str(run_dir), "start_step": start, "end_step": end, "finished": end == cfg.steps,
             "seconds": elapsed, "images_per_second": seen / max(elapsed, 1e-9),
