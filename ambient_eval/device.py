@@ -18,7 +18,17 @@ def resolve_device(name: str = "auto"):
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise AmbientError(f"Device '{name}' was requested but CUDA is not available on this machine. "
                                "Use --device cpu (or auto).")
-    if dev.type == "cpu":   # the thread policy (ambient_eval/threads.py): CLI default or $AMBIENT_EVAL_THREADS
+    return with_policy(dev)
+
+
+def with_policy(dev):
+    """`dev`, after applying the device's policy: exact float32 on CUDA (precision.py), the thread count
+    on CPU (threads.py: CLI default or $AMBIENT_EVAL_THREADS)."""
+    if getattr(dev, "type", None) == "cuda":
+        from ambient_eval.precision import ensure_exact
+
+        ensure_exact()
+    elif getattr(dev, "type", None) == "cpu":
         from ambient_eval.threads import apply_cpu_threads
 
         apply_cpu_threads()

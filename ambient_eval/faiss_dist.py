@@ -11,7 +11,24 @@ import importlib.metadata as md
 import sys
 import warnings
 
-FAISS_DISTS = ("faiss-cpu", "faiss-gpu", "faiss-gpu-cu11", "faiss-gpu-cu12", "faiss")
+# Distributions that install the `faiss` module (PyPI names); any with "gpu"/"cuda" is a GPU build.
+FAISS_DISTS = ("faiss-cpu", "faiss-gpu", "faiss-gpu-cu11", "faiss-gpu-cu12", "faiss-gpu-cu12-cuvs",
+               "faiss-gpu-cu13-cuvs", "faiss-gpu-cuvs", "faiss-cuda", "faiss")
+
+
+def is_gpu_dist(name: str) -> bool:
+    """Whether a faiss distribution is a GPU build (by its PyPI name)."""
+    return "gpu" in name or "cuda" in name
+
+
+def install_recipe(gpu_dist: str = "faiss-gpu", dists=("faiss-cpu",)) -> str:
+    """The command sequence that leaves exactly one faiss build: uninstall all, then install one.
+
+    Uninstalling only the other distribution is not enough: pip deletes the files both installed
+    (the shared faiss/ package), breaking the one that remains.
+    """
+    every = " ".join(dict.fromkeys([*dists, gpu_dist]))
+    return f"pip uninstall -y {every} && pip install {gpu_dist}"
 
 
 class FaissInstallWarning(UserWarning):
@@ -34,12 +51,37 @@ def mixed_install_message(dists: dict[str, str]) -> str | None:
     if len(dists) < 2:
         return None
     names = ", ".join(f"{k} {v}" for k, v in dists.items())
-    gpu = [d for d in dists if "gpu" in d]
-    fix = (f"pip uninstall -y {' '.join(dists)} && pip install {gpu[0]}" if gpu else
-           f"pip uninstall -y {' '.join(dists)} && pip install faiss-cpu")
+    gpu = [d for d in dists if is_gpu_dist(d)]
     return (f"Several faiss distributions are installed ({names}); they provide the same 'faiss' module "
-            "and the one installed last wins, so the GPU build may be shadowed. Keep exactly one: "
-            f"{fix} (GPU) or pip uninstall -y {' '.join(gpu) or 'faiss-gpu'} (CPU only).")
+            "and the one installed last wins, so the GPU build may be shadowed, and uninstalling one of "
+            "them deletes files the other needs. Keep exactly one: "
+            f"{install_recipe(gpu[0] if gpu else 'faiss-gpu', list(dists))} (GPU) or "
+            f"{install_recipe('faiss-cpu', list(dists))} (CPU only).")
+
+
+def diagnose(dists: dict[str, str] | None = None, module=None) -> tuple[str, str]:
+    """(state, message) of the faiss install; state in none | cpu | gpu | broken.
+
+    `broken`: a GPU distribution is installed but `import faiss` fails or has no GPU support (a
+    mixed install shadowed it, or uninstalling another build deleted its files); the message gives
+    the fix. `module`: the imported faiss (imported here when None).
+    """
+    dists = installed() if dists is None else dists
+    gpu = [d for d in dists if is_gpu_dist(d)]
+    if module is None:
+        try:
+            import faiss as module
+        except Exception as e:  # noqa: BLE001 - ImportError, or a broken shared library
+            if not dists:
+                return "none", "no faiss distribution is installed"
+            return "broken", (f"'import faiss' fails ({type(e).__name__}: {e}) although {', '.join(dists)} "
+                              f"is installed. Reinstall one build: {install_recipe(gpu[0] if gpu else 'faiss-cpu', list(dists))}.")
+    has_gpu = hasattr(module, "StandardGpuResources")
+    if gpu and not has_gpu:
+        return "broken", (f"{', '.join(gpu)} is installed but the imported faiss is a CPU build "
+                          f"({mixed_install_message(dists) or 'its files were overwritten or deleted'}). "
+                          f"Fix: {install_recipe(gpu[0], list(dists))}.")
+    return ("gpu" if has_gpu else "cpu"), f"faiss {getattr(module, '__version__', '?')} ({' + '.join(dists) or 'unknown distribution'})"
 
 
 def _gpu_build() -> bool | None:

@@ -122,7 +122,11 @@ class Results:
         if p.suffix != ".json":
             p = p / "results.json"
         check_metrics_finite(self.metrics, f"Not writing '{p}'")   # no NaN / negative distances
-        write_json(p, self.to_json())
+        from ambient_eval import precision
+
+        obj = self.to_json()   # the float32 precision policy in effect (TF32 / autocast), unless given
+        obj["settings"] = {precision.SETTINGS_KEY: precision.settings(), **self.settings}
+        write_json(p, obj)
         return p
 
 

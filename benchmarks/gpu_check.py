@@ -1,189 +1,178 @@
-"""One short run over every CUDA path, each compared with the CPU result (see gpu_check.sh).
+"""GPU check: every CUDA path once, each compared with the CPU, one PASS/FAIL table (see gpu_check.sh).
 
-Checks (random weights; nothing is downloaded):
-  1. sampling: EDM Heun on a small U-Net in float32, TF32 and bf16 autocast vs CPU float32
-  2. feature extraction: Inception (tf-compat) pool3 and pixel features on GPU vs CPU
-  3. faiss-gpu: exact and IVF search on all GPUs vs faiss on CPU (skipped with a note on faiss-cpu)
-  4. torchrun with nccl: `ambient-eval stats` on all GPUs (one rank each) vs one GPU process
-  5. memorization --shards exact search with faiss sharded over the GPUs vs CPU
+    python benchmarks/gpu_check.py                  # on a GPU machine: all steps on cuda
+    python benchmarks/gpu_check.py --only env,sample
+    python benchmarks/gpu_check.py --device cpu     # smoke run of the harness itself (not a GPU check)
 
-Prints one line per check (PASS / FAIL / SKIP with the measured difference and time) and writes
-bench_out/gpu_check.json. Exit code: 0 when nothing failed (or no CUDA device: nothing to check), 1 otherwise.
+It cannot pass without checking: no usable GPU is a FAIL (and when nvidia-smi lists a GPU that torch
+cannot use, the table says which driver the installed torch needs); SKIP is allowed only for faiss
+when no GPU faiss distribution is installed, for NCCL on one GPU, and for GPU-only rows of the CPU
+smoke run. Each step runs in its own process under a time limit (a hang is a FAIL, not a stall).
+Exit code: 0 when every row is PASS or an allowed SKIP, 1 otherwise. Writes bench_out/gpu_check.json.
+Steps: benchmarks/gpu_check_steps.py.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-RESULTS: dict[str, dict] = {}
+MARK = "GPU_CHECK_ROWS "
+# Minimum Linux driver per CUDA major.minor of the torch build (NVIDIA CUDA toolkit release notes,
+# Table 3, "minor version compatibility" minimum for the major version).
+MIN_DRIVER = {"11": "450.80.02", "12": "525.60.13", "13": "580.65.06"}
 
 
-def report(name: str, ok: bool | None, detail: str, t0: float) -> None:
-    status = "SKIP" if ok is None else ("PASS" if ok else "FAIL")
-    RESULTS[name] = {"status": status, "detail": detail, "seconds": round(time.perf_counter() - t0, 2)}
-    print(f"{status:<5} {name:<28} {detail} ({RESULTS[name]['seconds']} s)", flush=True)
+def nvidia_smi(timeout: float = 20) -> list[dict]:
+    """GPUs nvidia-smi lists: [{'name', 'driver'}]; [] when it is absent or fails."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return []
+    try:
+        out = subprocess.run([exe, "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    gpus = []
+    for line in out.stdout.splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) >= 2 and parts[0]:
+            gpus.append({"name": parts[0], "driver": parts[1]})
+    return gpus
 
 
-def check_sampling() -> None:
-    import torch
-
-    from ambient_eval.models import UNetConfig, build_native_model, native_config
-    from ambient_eval.sampling.generate import generate
-
-    torch.manual_seed(0)
-    cfg = native_config(UNetConfig(img_resolution=32, img_channels=3, model_channels=16, channel_mult=(1, 2),
-                                   num_blocks=2))
-    model = build_native_model(cfg)
-    seeds = list(range(8))
-
-    def run(device, autocast=None):
-        out = [x for _, x in generate(model, seeds, batch_size=8, steps=10, device=device, autocast=autocast)]
-        return torch.cat(out).to(torch.int16)
-
-    ref = run("cpu")
-    for mode in (None, "tf32", "bf16"):
-        t0 = time.perf_counter()
-        diff = (run("cuda", mode) - ref).abs()
-        # float32 on GPU: a few uint8 steps at most; TF32 / bf16: visibly close (mean under 2 levels)
-        limit_max, limit_mean = (2, 0.05) if mode is None else (64, 2.0)
-        ok = int(diff.max()) <= limit_max and float(diff.float().mean()) <= limit_mean
-        report(f"sample {mode or 'float32'}", ok, f"uint8 max |diff| {int(diff.max())}, mean "
-               f"{float(diff.float().mean()):.3f} vs CPU", t0)
+def driver_needed(torch_cuda: str | None) -> str:
+    """'>= 580.65.06 (CUDA 13.0)' for the CUDA version torch was built with."""
+    if not torch_cuda:
+        return "a CUDA build of torch (this one is CPU-only: torch.version.cuda is None)"
+    major = torch_cuda.split(".")[0]
+    return f">= {MIN_DRIVER.get(major, '?')} (CUDA {torch_cuda})"
 
 
-def check_features() -> None:
-    import torch
-
-    from ambient_eval.features import get_extractor
-    from ambient_eval.features.random_weights import random_inception_state_dict, save_state_dict
-    from tests.conftest import random_images
-
-    images = torch.from_numpy(random_images(16, size=32, seed=0)).permute(0, 3, 1, 2).contiguous()
-    with tempfile.TemporaryDirectory() as tmp:
-        w = Path(tmp) / "inception.pth"
-        save_state_dict(random_inception_state_dict(seed=0), w)
-        for name, weights in (("inception", str(w)), ("pixel", None)):
-            t0 = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                cpu = get_extractor(name, weights=weights, device="cpu")(images)
-                gpu = get_extractor(name, weights=weights, device="cuda")(images)
-            key = next(iter(cpu))
-            rel = float((gpu[key] - cpu[key]).norm() / cpu[key].norm().clamp_min(1e-12))
-            report(f"features {name}", rel < 1e-3, f"relative L2 difference {rel:.2e} vs CPU", t0)
+def torch_info(timeout: float = 120) -> dict:
+    """torch version, its CUDA version, whether CUDA is usable: in a child (a broken driver can hang)."""
+    code = ("import json, torch; print(json.dumps({'torch': torch.__version__, 'cuda': torch.version.cuda, "
+            "'available': torch.cuda.is_available(), 'count': torch.cuda.device_count()}))")
+    try:
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+        return json.loads(p.stdout.strip().splitlines()[-1])
+    except (subprocess.TimeoutExpired, IndexError, ValueError) as e:
+        return {"torch": "?", "cuda": None, "available": False, "count": 0, "error": str(e)[:200]}
 
 
-def check_faiss() -> None:
-    import faiss
+def preflight(device: str) -> list[tuple]:
+    """Rows that decide whether there is anything to check; a FAIL here stops the run."""
+    gpus = nvidia_smi()
+    if device == "cpu":
+        return [("preflight", None, f"SKIP: --device cpu smoke run: the harness only, NOT a GPU check "
+                 f"(nvidia-smi lists {len(gpus)} GPU(s))")]
+    info = torch_info()
+    if info["available"]:
+        names = ", ".join(g["name"] for g in gpus) or f"{info['count']} device(s)"
+        return [("preflight", True, f"torch {info['torch']} (CUDA {info['cuda']}) sees {info['count']} GPU(s): {names}")]
+    if gpus:
+        drivers = ", ".join(sorted({g["driver"] for g in gpus}))
+        return [("preflight", False,
+                 f"nvidia-smi lists {len(gpus)} GPU(s) ({gpus[0]['name']}, driver {drivers}) but torch "
+                 f"{info['torch']} cannot use them (torch.cuda.is_available() is False). This torch needs "
+                 f"an NVIDIA driver {driver_needed(info['cuda'])}: update the driver, or install a torch "
+                 "built for an older CUDA.")]
+    return [("preflight", False, f"no CUDA device: nvidia-smi lists no GPU and torch {info['torch']} sees "
+             "none. Nothing was checked; run this on a machine with an NVIDIA GPU (or --device cpu for "
+             "the harness smoke run).")]
 
-    from ambient_eval.audits import search as S
 
+def run_step(name: str, device: str, limit: float, scale: float = 1.0) -> list[tuple]:
+    """One step in a child process under `limit` seconds => rows; a crash or timeout is a FAIL row."""
     t0 = time.perf_counter()
-    ngpu = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
-    if ngpu == 0:
-        report("faiss-gpu search", None, "faiss has no GPU support here (faiss-cpu build); install faiss-gpu", t0)
-        return
-    rng = np.random.default_rng(0)
-    xb = rng.standard_normal((200_000, 512), dtype=np.float32)
-    xq = xb[:2000] + 0.1 * rng.standard_normal((2000, 512), dtype=np.float32)
-    xb /= np.linalg.norm(xb, axis=1, keepdims=True)
-    xq /= np.linalg.norm(xq, axis=1, keepdims=True)
-    for kind in ("flat", "ivf"):
-        t0 = time.perf_counter()
-        cpu = S.build_index(S.iter_blocks(xb), 512, kind, nb=len(xb), use_gpu=False,
-                            train_x=S.train_sample(xb) if kind == "ivf" else None)
-        gpu = S.build_index(S.iter_blocks(xb), 512, kind, nb=len(xb), use_gpu=True,
-                            train_x=S.train_sample(xb) if kind == "ivf" else None)
-        on_gpu = "Gpu" in type(gpu).__name__ or "Shards" in type(gpu).__name__ or "Replicas" in type(gpu).__name__
-        (Dc, Ic), (Dg, Ig) = S.search(cpu, xq, 5), S.search(gpu, xq, 5)
-        agree = float((Ic[:, 0] == Ig[:, 0]).mean())
-        report(f"faiss-gpu {kind} ({ngpu} GPU)", on_gpu and agree >= 0.999,
-               f"index {type(gpu).__name__}, top-1 agreement {agree:.4f}, max |dD| {float(abs(Dc - Dg).max()):.1e}", t0)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "AMBIENT_EVAL_PROGRESS": "0", "PYTHONWARNINGS": "ignore",
+           "GPU_CHECK_TIME_SCALE": str(scale)}
+    try:
+        p = subprocess.run([sys.executable, __file__, "--step", name, "--device", device], env=env,
+                           capture_output=True, text=True, timeout=limit)
+    except subprocess.TimeoutExpired:
+        return [(name, False, f"timed out after {limit:.0f} s", limit)]
+    secs = time.perf_counter() - t0
+    for line in reversed(p.stdout.splitlines()):
+        if line.startswith(MARK):
+            return [(*r, secs) for r in json.loads(line[len(MARK):])]
+    tail = " ".join((p.stderr or p.stdout).split())[-300:]
+    return [(name, False, f"crashed (exit {p.returncode}): {tail}", secs)]
 
 
-def check_torchrun_nccl() -> None:
-    import torch
+def _child(name: str, device: str) -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import gpu_check_steps as G
 
-    from tests.conftest import random_images
-
-    t0 = time.perf_counter()
-    ngpu = torch.cuda.device_count()
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        np.save(tmp / "images.npy", random_images(200, size=16, seed=0))
-        base = ["stats", str(tmp / "images.npy"), "--features", "pixel-16", "--device", "cuda", "--no-cache",
-                "--batch", "16"]
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "AMBIENT_EVAL_PROGRESS": "0"}
-        one = subprocess.run([sys.executable, "-m", "ambient_eval", *base, "-o", str(tmp / "one.npz")], env=env,
-                             capture_output=True, text=True)
-        many = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-                               str(max(ngpu, 2)), "-m", "ambient_eval", *base, "-o", str(tmp / "many.npz")],
-                              env=env, capture_output=True, text=True)
-        if one.returncode or many.returncode:
-            report("torchrun nccl stats", False, (one.stderr + many.stderr)[-500:], t0)
-            return
-        with np.load(tmp / "one.npz") as a, np.load(tmp / "many.npz") as b:
-            same = bool(np.array_equal(a["mu"], b["mu"]) and np.array_equal(a["sigma"], b["sigma"]))
-    note = "" if ngpu > 1 else " (1 GPU: both ranks share it)"
-    report(f"torchrun nccl x{max(ngpu, 2)}", same, f"stats identical to one GPU process: {same}{note}", t0)
-
-
-def check_shards_gpu() -> None:
-    import faiss
-
-    from ambient_eval.audits import search as S
-    from ambient_eval.audits import shards as SH
-
-    t0 = time.perf_counter()
-    if not (hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0):
-        report("shards on GPUs", None, "faiss has no GPU support here (faiss-cpu build)", t0)
-        return
-    rng = np.random.default_rng(1)
-    xb = rng.standard_normal((100_000, 256), dtype=np.float32)
-    xb /= np.linalg.norm(xb, axis=1, keepdims=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        files = []
-        for i, s in enumerate(range(0, len(xb), 30_000)):
-            SH._write_shard(Path(tmp), i, xb[s:s + 30_000], "k", s, min(s + 30_000, len(xb)))
-            files.append(Path(tmp) / f"emb-{i:05d}.npy")
-        arr = SH.ShardArray(files)
-        gpu, cpu = SH.open_index(arr, "flat", tmp, {}, use_gpu=None), SH.open_index(arr, "flat", tmp, {}, use_gpu=False)
-        (Dg, Ig), (Dc, Ic) = S.search(gpu, xb[:500], 5), S.search(cpu, xb[:500], 5)
-    report("shards on GPUs", type(gpu).__name__ == "GpuShardedFlat" and bool((Ig[:, 0] == Ic[:, 0]).all()),
-           f"{type(gpu).__name__}, top-1 identical {bool((Ig[:, 0] == Ic[:, 0]).all())}", t0)
-
-
-def main() -> int:
-    import torch
-
-    if not torch.cuda.is_available():
-        print("gpu_check: no CUDA device is visible to torch (torch.cuda.is_available() is False); "
-              "nothing to check. Run this on a machine with an NVIDIA GPU.")
-        return 0
-    names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
-    print(f"gpu_check: {torch.cuda.device_count()} GPU(s): {names}; torch {torch.__version__}", flush=True)
-    for check in (check_sampling, check_features, check_faiss, check_torchrun_nccl, check_shards_gpu):
-        t0 = time.perf_counter()
         try:
-            check()
-        except Exception as e:  # report and go on: one broken path must not hide the others
-            report(check.__name__, False, f"{type(e).__name__}: {str(e)[:300]}", t0)
-    out = ROOT / "bench_out" / "gpu_check.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(RESULTS, indent=2) + "\n")
-    failed = [k for k, v in RESULTS.items() if v["status"] == "FAIL"]
-    print(f"gpu_check: {len(RESULTS) - len(failed)} of {len(RESULTS)} checks passed or skipped; wrote {out}")
-    return 1 if failed else 0
+            rows = G.STEPS[name][0](device, Path(tmp))
+        except Exception as e:  # noqa: BLE001 - a broken path is a FAIL row, not a lost table
+            rows = [(name, False, f"{type(e).__name__}: {' '.join(str(e).split())[:300]}")]
+    print(MARK + json.dumps([list(r) for r in rows]), flush=True)
+
+
+def allowed_skip(name: str, detail: str, device: str) -> bool:
+    """SKIPs that do not fail the run: faiss without a GPU build, NCCL on one GPU, smoke-run rows."""
+    return device == "cpu" or (name == "faiss-gpu" and "no GPU faiss distribution" in detail) or \
+        (name.startswith("torchrun nccl") and "1 GPU" in detail)
+
+
+def table(rows: list[tuple], device: str) -> tuple[str, bool]:
+    """The one PASS/FAIL table and whether the run passed."""
+    lines, ok = [f"{'status':<6} {'check':<32} {'seconds':>7}  detail"], True
+    for name, res, detail, *secs in rows:
+        status = "PASS" if res else ("SKIP" if res is None else "FAIL")
+        if res is False or (res is None and not allowed_skip(name, detail, device)):
+            ok, status = False, "FAIL" if res is False else "SKIP!"
+        lines.append(f"{status:<6} {name:<32} {secs[0] if secs else 0:>7.1f}  {detail}")
+    verdict = ("PASS" if ok else "FAIL") if device == "cuda" else \
+        ("harness smoke run OK, NO GPU was checked" if ok else "harness smoke run FAILED")
+    lines.append(f"gpu_check: {verdict} ({sum(r[1] is True for r in rows)} passed, "
+                 f"{sum(r[1] is None for r in rows)} skipped, {sum(r[1] is False for r in rows)} failed)")
+    return "\n".join(lines), ok
+
+
+def main(argv=None) -> int:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import gpu_check_steps as G
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
+    ap.add_argument("--only", default="", help="comma-separated steps: " + ",".join(G.STEPS))
+    ap.add_argument("--time-scale", type=float, default=1.0, help="multiply every step's time limit")
+    ap.add_argument("--step", help=argparse.SUPPRESS)
+    ap.add_argument("--json", default=str(ROOT / "bench_out" / "gpu_check.json"))
+    a = ap.parse_args(argv)
+    if a.step:
+        _child(a.step, a.device)
+        return 0
+    names = [n for n in re.split(r"[,\s]+", a.only) if n] or list(G.STEPS)
+    unknown = [n for n in names if n not in G.STEPS]
+    if unknown:
+        ap.error(f"unknown step(s) {unknown}; steps: {', '.join(G.STEPS)}")
+    rows = [(*r, 0.0) for r in preflight(a.device)]
+    if rows[0][1] is not False:
+        for n in names:
+            rows += run_step(n, a.device, G.STEPS[n][1] * a.time_scale, a.time_scale)
+            print(f"{rows[-1][0]}: {'PASS' if rows[-1][1] else 'SKIP' if rows[-1][1] is None else 'FAIL'}",
+                  file=sys.stderr, flush=True)
+    text, ok = table(rows, a.device)
+    print(text)
+    out = Path(a.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"device": a.device, "passed": ok, "rows": [
+        {"check": r[0], "status": "PASS" if r[1] else "SKIP" if r[1] is None else "FAIL", "detail": r[2],
+         "seconds": round(r[3], 1)} for r in rows]}, indent=2) + "\n")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -153,17 +153,17 @@ def _in_memory_index(train, extractor, cfg: MemorizationConfig, key: dict[str, A
 
 
 def _set_nprobe(index: Any, nprobe: int, kind: str) -> None:
-    """--nprobe: IVF cells visited per query (more: higher recall, slower)."""
-    import faiss
+    """--nprobe: IVF cells visited per query (more: higher recall, slower); any CPU/GPU index type."""
+    from ambient_eval.audits.faiss_gpu import check_gpu_limits, set_nprobe
 
     if kind not in ("ivf", "ivfpq") or nprobe < 1:
         raise AmbientError(f"--nprobe {nprobe} needs --index ivf or ivfpq and a value of at least 1.")
+    check_gpu_limits(index, 1, nprobe)
     if hasattr(index, "nlist") and hasattr(index, "index"):   # shards.OnDiskIVF
         index.index.nprobe = index.nprobe = min(nprobe, index.nlist)
         return
     try:
-        faiss.GpuParameterSpace().set_index_parameter(index, "nprobe", nprobe) if "Gpu" in type(index).__name__ \
-            else setattr(faiss.extract_index_ivf(index), "nprobe", nprobe)
+        set_nprobe(index, nprobe)
     except (RuntimeError, AttributeError) as e:
         log.warning("Could not set nprobe on %s (%s); using its default.", type(index).__name__, e)
 
@@ -193,6 +193,9 @@ def run_memorization(models: Mapping[str, "ImageSource"], train: "ImageSource",
     if cfg.nprobe is not None:
         _set_nprobe(index, cfg.nprobe, cfg.index)
     k_search = max(cfg.k, cfg.carlini_n) if cfg.carlini else cfg.k
+    from ambient_eval.audits import faiss_gpu as FG
+
+    FG.check_gpu_limits(index, k_search)   # before any query is embedded or searched
     train_names = _utf8(train.item_names())
     audits, queries = [], []
     top1s: dict[str, np.ndarray] = {}
@@ -214,7 +217,7 @@ def run_memorization(models: Mapping[str, "ImageSource"], train: "ImageSource",
         audits.append(ModelAudit(name, src, table, metrics, ci))
         queries.append(xq)
     index_info: dict[str, Any] = {"kind": cfg.index, "ntotal": int(index.ntotal), "path": cfg.index_path,
-                                  "reused": saved is not None, "gpu": "Gpu" in type(index).__name__}
+                                  "reused": saved is not None, "gpu": FG.is_gpu_index(index)}
     if cfg.shards:
         index_info.update({"shards": cfg.shards, "n_shards": len(xb.files), "shards_reused": xb.reused,
                            "on_disk": True, "gpu": type(index).__name__ == "GpuShardedFlat"})

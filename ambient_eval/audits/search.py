@@ -24,6 +24,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from ambient_eval.errors import AmbientError
+from ambient_eval.oom import oom_guard
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,10 @@ def index_params(index: Any) -> dict[str, Any]:
     """Kind-specific parameters of an index (nlist, nprobe, efSearch, k_factor) for provenance."""
     import faiss
 
+    from ambient_eval.audits.faiss_gpu import sub_indexes
+
     out: dict[str, Any] = {}
+    index = (sub_indexes(index) or [index])[0]   # sharded / replicated over GPUs: same parameters
     if hasattr(index, "k_factor"):
         out["k_factor"] = int(index.k_factor)
         index = faiss.downcast_index(index.base_index)
@@ -170,29 +174,17 @@ def index_params(index: Any) -> dict[str, Any]:
 
 
 def to_gpu(index: Any, use_gpu: bool | None = None) -> Any:
-    """Move an index to all GPUs faiss sees (flat / IVF); unchanged on CPU-only faiss or HNSW.
+    """Move an index to the GPU(s) (faiss_gpu.to_gpu: per-rank GPU under torchrun, else sharded)."""
+    from ambient_eval.audits.faiss_gpu import to_gpu as _to_gpu
 
-    use_gpu: None => when faiss.get_num_gpus() > 0; False => never; True => try.
-    """
-    import faiss
-
-    ngpu = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
-    if use_gpu is False or ngpu == 0 or isinstance(index, faiss.IndexHNSW):
-        return index
-    try:
-        return faiss.index_cpu_to_all_gpus(index)
-    except (RuntimeError, AttributeError) as e:  # e.g. IVF-PQ code sizes the GPU does not support
-        log.warning("Keeping the index on CPU: faiss could not move it to the GPU (%s).", e)
-        return index
+    return _to_gpu(index, use_gpu)
 
 
 def to_cpu(index: Any) -> Any:
-    """A CPU copy of a (possibly GPU) index, for saving."""
-    import faiss
+    """A CPU copy of a (possibly GPU, sharded or replicated) index, for saving."""
+    from ambient_eval.audits.faiss_gpu import to_cpu as _to_cpu
 
-    if hasattr(faiss, "index_gpu_to_cpu") and "Gpu" in type(index).__name__:
-        return faiss.index_gpu_to_cpu(index)
-    return index
+    return _to_cpu(index)
 
 
 def build_index(blocks: Iterable[np.ndarray], d: int, kind: str = "flat", *, nb: int,
@@ -229,7 +221,10 @@ def build_index(blocks: Iterable[np.ndarray], d: int, kind: str = "flat", *, nb:
         if block.shape[1] != d:
             raise AmbientError(f"Training embeddings have dimension {block.shape[1]} but the index "
                                f"expects {d}. Embed the training set with the same extractor.")
-        index.add(np.ascontiguousarray(block, dtype=np.float32))
+        with oom_guard(f"adding embeddings {added}-{added + block.shape[0]} of {nb} (d={d}) to the "
+                       f"{type(index).__name__} index", "Use --index ivfpq (compressed) or --shards DIR "
+                       "for large training sets, or keep faiss on CPU with --device cpu."):
+            index.add(np.ascontiguousarray(block, dtype=np.float32))
         added += block.shape[0]
         bar.update(block.shape[0])
     bar.close()
@@ -260,18 +255,27 @@ def search(index: Any, xq: np.ndarray, k: int = DEFAULTS.k, *, batch: int = DEFA
         raise AmbientError(f"Query embeddings have dimension {xq.shape[-1]} but the index has {index.d}. "
                            "The index was built with another extractor or resolution; rebuild it "
                            "(delete the --index-path file) or use the same extractor.")
+    from ambient_eval.audits.faiss_gpu import check_gpu_limits, split_search
+
+    check_gpu_limits(index, k)
     if index.ntotal < k:
         raise AmbientError(f"The training set has {index.ntotal} embeddings, fewer than k = {k} "
                            "neighbours. Lower --k or use a larger training set.")
-    D = np.empty((xq.shape[0], k), dtype=np.float32)
-    I = np.empty((xq.shape[0], k), dtype=np.int64)
-    bar = progress(total=xq.shape[0], desc=progress_desc, unit="query")
-    for i0 in range(0, xq.shape[0], batch):
-        Db, Ib = index.search(xq[i0:i0 + batch], k)
-        D[i0:i0 + batch], I[i0:i0 + batch] = _merge_topk(Db, Ib, k)
-        bar.update(Db.shape[0])
-    bar.close()
-    return D, I
+
+    def run(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        D = np.empty((q.shape[0], k), dtype=np.float32)
+        I = np.empty((q.shape[0], k), dtype=np.int64)
+        bar = progress(total=q.shape[0], desc=progress_desc, unit="query")
+        for i0 in range(0, q.shape[0], batch):
+            with oom_guard(f"searching {min(batch, q.shape[0] - i0)} queries for k={k} in an index of "
+                           f"{index.ntotal} vectors", "Lower --k, or keep faiss on CPU with --device cpu."):
+                Db, Ib = index.search(q[i0:i0 + batch], k)
+            D[i0:i0 + batch], I[i0:i0 + batch] = _merge_topk(Db, Ib, k)
+            bar.update(Db.shape[0])
+        bar.close()
+        return D, I
+
+    return split_search(index, xq, run)   # torchrun + one GPU index per rank: queries split over ranks
 
 
 def recall_at_1(index: Any, xq: np.ndarray, xb: np.ndarray, *, n: int = DEFAULTS.recall_queries,

@@ -55,6 +55,10 @@ def _as_user_error(exc: BaseException) -> AmbientError | None:
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return AmbientError(f"No space left on device while writing '{exc.filename}'. Free some disk "
                             "space or choose another output location; no partial file was kept.")
+    from ambient_eval.oom import as_oom_error  # CUDA / faiss-gpu OOM: a RuntimeError, not MemoryError
+
+    if as_oom_error(exc) is not None:
+        return as_oom_error(exc)
     if isinstance(exc, MemoryError):
         return AmbientError("Ran out of memory. Lower --batch (or --max-images), or use a machine with "
                             "more memory.")

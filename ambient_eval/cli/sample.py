@@ -62,7 +62,7 @@ def sample(
     S_max: Annotated[float, typer.Option("--S-max", help="Churn only below this sigma.", metavar="S")] = float("inf"),
     S_noise: Annotated[float, typer.Option("--S-noise", help="Churn noise inflation.", metavar="X")] = 1.0,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N (under torchrun, "
-                                        "auto = cuda:LOCAL_RANK).", metavar="DEV")] = "auto",
+                                        "auto/cuda = each rank its own GPU).", metavar="DEV")] = "auto",
     format: Annotated[Optional[Format], typer.Option("--format", help="Checkpoint format (default: "
                                                      "detected).")] = None,
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow loading EDM .pkl "
@@ -73,7 +73,8 @@ def sample(
                    "$AMBIENT_EVAL_VAE, else the local Hugging Face cache; never downloaded.",
                    metavar="DIR")] = None,
     autocast: Annotated[Optional[Autocast], typer.Option("--autocast", help="GPU only: bf16 autocast "
-                        "or TF32 matmuls (faster, not bit-exact). Off by default.")] = None,
+                        "or TF32 matmuls and convolutions (faster, not bit-exact). Off by default: "
+                        "exact float32.")] = None,
     net_batch: Annotated[str, typer.Option("--net-batch", help="Network call size: auto (8 on CPU "
                          "for batch-size-independent bits, whole batch on GPU), or N, or 0 = whole "
                          "batch.", metavar="auto|N")] = "auto",

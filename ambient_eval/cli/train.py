@@ -145,8 +145,15 @@ def train_command(
                 raise AmbientError(f"--only-clean: no sample has sigma_tn = 0 in '{annotations}'.")
             data = subset(data, keep)
             sigma_tn, sigma_max = None, None
-    res = train(data, cfg, out, sigma_tn=sigma_tn, annotations_fingerprint=ann_fp, overwrite=overwrite,
-                sigma_max=sigma_max)
+    from ambient_eval.oom import oom_guard
+    from ambient_eval.sampling import distributed
+
+    # torchrun: this rank's GPU set first, then the group (timeout, errors shared, destroyed at the end)
+    oom = oom_guard(f"training with --batch {cfg.batch} (images per step, all processes together)",
+                    "Lower --batch (checkpoints are kept: re-run to resume), or train with --device cpu.")
+    with distributed.process_group(distributed.device_for_rank(cfg.device)), oom:
+        res = train(data, cfg, out, sigma_tn=sigma_tn, annotations_fingerprint=ann_fp, overwrite=overwrite,
+                    sigma_max=sigma_max)
     if res["start_step"] and res["start_step"] == res["end_step"]:
         typer.echo(f"Run '{out}' is already complete at step {res['end_step']}; nothing to do.")
         return

@@ -76,7 +76,7 @@ def sample_model(s: DemoSettings, label: str, out: Path) -> dict:
     cfg = SamplerConfig(steps=s.sampler_steps)
     seeds = list(range(s.n_samples))
     path = out / "samples" / f"{label}.npz"
-    want = sample_settings(den, cfg, None, None)
+    want = sample_settings(den, cfg, None, None, s.device)
     if path.is_file():
         try:
             with np.load(path, allow_pickle=False) as z:

@@ -51,9 +51,9 @@ class FeatureExtractor:
 
     @staticmethod
     def _resolve(device: Any):
-        from ambient_eval.device import resolve_device
+        from ambient_eval.device import resolve_device, with_policy
 
-        return resolve_device(device) if isinstance(device, (str, type(None))) else device
+        return resolve_device(device) if isinstance(device, (str, type(None))) else with_policy(device)
 
     @property
     def device(self):

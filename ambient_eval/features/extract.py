@@ -8,6 +8,7 @@ import numpy as np
 
 from ambient_eval.errors import AmbientError
 from ambient_eval.features.base import FeatureExtractor
+from ambient_eval.oom import oom_guard
 
 if TYPE_CHECKING:
     from ambient_eval.data.base import ImageSource
@@ -44,8 +45,8 @@ def extract_features(source: "ImageSource", extractor: FeatureExtractor, *, batc
         start, stop = D.batch_range(n, batch_size, rank, world)
         error = None
         try:
-            part = _extract_rows(D.iter_range(source, start, stop, batch_size), stop - start, start,
-                                 source, extractor)
+            part = _extract_rows(_prefetched(D.iter_range(source, start, stop, batch_size), source, extractor),
+                                 stop - start, start, source, extractor)
         except AmbientError as e:
             error, part = str(e), None
         error = D.broadcast_error(error)
@@ -53,10 +54,25 @@ def extract_features(source: "ImageSource", extractor: FeatureExtractor, *, batc
             raise AmbientError(error)
         feats = {name: D.gather_rows(part[name], n) for name in extractor.outputs}
     else:
-        feats = _extract_rows(source.iter_batches(batch_size), n, 0, source, extractor)
+        feats = _extract_rows(_prefetched(source.iter_batches(batch_size), source, extractor), n, 0, source,
+                              extractor)
     if cache is not None and key is not None and D.is_main():
         cache.put(key, feats)
     return feats
+
+
+def _prefetched(batches, source, extractor):
+    """Decode ahead of the network on GPUs (data/prefetch.py), into pinned memory.
+
+    Sources whose "decoding" is itself GPU work (ModelSource: sampling) are not prefetched.
+    """
+    from ambient_eval.data.prefetch import DEFAULT_DEPTH, prefetch, prefetch_depth
+
+    if not getattr(source, "prefetch_ok", True):
+        return batches
+    on_gpu = getattr(getattr(extractor, "device", None), "type", None) == "cuda"
+    # CPU: decode and network share the cores (measured 0.82x when forced): off unless asked for.
+    return prefetch(batches, depth=prefetch_depth(DEFAULT_DEPTH if on_gpu else 0), pin=on_gpu)
 
 
 def _extract_rows(batches, n: int, offset: int, source, extractor: FeatureExtractor) -> dict[str, np.ndarray]:
@@ -71,7 +87,9 @@ def _extract_rows(batches, n: int, offset: int, source, extractor: FeatureExtrac
             if done + images.shape[0] > n:
                 raise AmbientError(f"Image source {source.description} yielded more than its {n} images. "
                                    "Re-open the source; it changed while being read.")
-            out = extractor(images)
+            with oom_guard(f"extracting {extractor.name} features of a batch of {images.shape[0]} images",
+                           "Lower --batch (e.g. to half), or run with --device cpu."):
+                out = extractor(images)
             for name, f in out.items():
                 arr = f.numpy()
                 _check_finite(arr, name, source, extractor, offset + done)

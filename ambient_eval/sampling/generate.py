@@ -7,7 +7,9 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from ambient_eval import precision
 from ambient_eval.errors import AmbientError
+from ambient_eval.oom import oom_guard
 from ambient_eval.models.base import one_hot
 from ambient_eval.sampling.edm2_sampler import EDM2, convention, edm2_sigmas, sample_edm2
 from ambient_eval.sampling.noise import NOISE_SCHEME, SeedNoise, seed_labels
@@ -39,11 +41,14 @@ class NetCall:
         if self.autocast == "bf16":
             return torch.autocast(device.type, dtype=torch.bfloat16)
         if self.autocast == "tf32":
-            return _tf32()
+            return precision.tf32()
         return contextlib.nullcontext()
 
     def __call__(self, x, sigma, labels):  # NCHW float32, (N,) float32, NC|None => NCHW float32
-        with torch.no_grad(), self._ctx(x.device):
+        size = x.shape[0] if self.net_batch is None else min(self.net_batch, x.shape[0])
+        with oom_guard(f"running the network on {size} images of {tuple(x.shape[1:])} at once",
+                       "Lower --net-batch (e.g. 8) or --batch, or sample with --device cpu."), \
+                torch.no_grad(), self._ctx(x.device):
             nb = self.net_batch
             if nb is None or x.shape[0] == nb:
                 return self.denoiser(x, sigma, labels).to(torch.float32)
@@ -58,16 +63,6 @@ class NetCall:
                     ls = None if ls is None else torch.cat([ls, ls.new_zeros((nb - n,) + ls.shape[1:])])
                 out.append(self.denoiser(xs, ss, ls)[:n].to(torch.float32))
             return torch.cat(out)
-
-
-@contextlib.contextmanager
-def _tf32():
-    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
 
 
 def resolve_labels(denoiser, seeds: Sequence[int], class_labels=None) -> np.ndarray | None:
@@ -145,13 +140,13 @@ def resolve_net_batch(net_batch, device: torch.device) -> int | None:
 def check_generation(denoiser, cfg: SamplerConfig, *, batch_size: int = 64, device="auto",
                      autocast: str | None = None) -> tuple[torch.device, torch.Tensor]:
     """Validate sampler/model/device choices before any work => (device, float64 sigmas)."""
-    from ambient_eval.device import resolve_device
+    from ambient_eval.device import resolve_device, with_policy
 
     if batch_size < 1:
         raise AmbientError(f"--batch must be at least 1, got {batch_size}.")
     if autocast not in AUTOCAST:
         raise AmbientError(f"Unknown autocast '{autocast}'. Use bf16 or tf32 (GPU only), or leave it off.")
-    dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
+    dev = resolve_device(device) if isinstance(device, str) else with_policy(torch.device(device))
     if hasattr(denoiser, "generate_images"):           # diffusers conditional pipeline: it samples
         if autocast:
             raise AmbientError("--autocast does not apply to diffusers pipelines (they run in the "

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ambient_eval.sampling import distributed
+from ambient_eval.sampling.execution import EXECUTION_KEY, execution
 from ambient_eval.sampling.generate import check_generation, generate, provenance, resolve_labels
 from ambient_eval.sampling.samplers import SamplerConfig
 from ambient_eval.sampling.writer import make_writer
@@ -13,9 +14,10 @@ from ambient_eval.sampling.writer import make_writer
 log = logging.getLogger(__name__)
 
 
-def sample_settings(denoiser, cfg: SamplerConfig, class_label, autocast) -> dict:
+def sample_settings(denoiser, cfg: SamplerConfig, class_label, autocast, device=None,
+                    net_batch="auto") -> dict:
     """What determines the pixels (recorded with the output; resuming requires a match)."""
-    return {"model_sha256": getattr(denoiser, "weights_sha256", None),
+    return {EXECUTION_KEY: execution(device, autocast, net_batch),"model_sha256": getattr(denoiser, "weights_sha256", None),
             "model_format": getattr(denoiser, "checkpoint_format", None),
             "img_resolution": denoiser.img_resolution, "img_channels": denoiser.img_channels,
             "label_dim": denoiser.label_dim, "sampler": cfg.to_dict(),
@@ -37,7 +39,7 @@ def sample_to_path(denoiser, seeds: Sequence[int], out: str | Path, *, cfg: Samp
     labels = resolve_labels(denoiser, seeds, class_label)          # validates --class early
     check_generation(denoiser, cfg, batch_size=batch_size, device=device, autocast=autocast)
     writer = make_writer(out)
-    settings = sample_settings(denoiser, cfg, class_label, autocast)
+    settings = sample_settings(denoiser, cfg, class_label, autocast, device, net_batch)
     if str(getattr(device, "type", device) or "cpu").startswith("cpu"):   # recorded, not compared on resume
         from ambient_eval.threads import current_threads
 

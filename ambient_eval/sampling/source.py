@@ -14,6 +14,7 @@ import torch
 
 from ambient_eval.data.base import ImageSource
 from ambient_eval.errors import AmbientError
+from ambient_eval.sampling.execution import EXECUTION_KEY, execution
 from ambient_eval.sampling.generate import generate, image_resolution, provenance, resolve_labels
 from ambient_eval.sampling.samplers import SamplerConfig
 from ambient_eval.sampling.seeds import format_seeds
@@ -21,6 +22,8 @@ from ambient_eval.sampling.seeds import format_seeds
 
 class ModelSource(ImageSource):
     """len = number of seeds; item i = sample of seeds[i]; item_names = seed strings."""
+
+    prefetch_ok = False  # its batches are network work already: no decode thread in front of it
 
     def __init__(self, denoiser, seeds: Sequence[int], *, cfg: SamplerConfig, batch_size: int = 64,
                  device="auto", class_label: int | None = None, net_batch="auto",
@@ -59,6 +62,7 @@ class ModelSource(ImageSource):
         """Provenance: what determines the pixels."""
         return {"model_sha256": getattr(self.denoiser, "weights_sha256", None),
                 "model_format": getattr(self.denoiser, "checkpoint_format", None),
+                EXECUTION_KEY: execution(self.device, self.autocast, self.net_batch),
                 "sampler": self.cfg.to_dict(), "class": self.class_label, "autocast": self.autocast,
                 "seeds": format_seeds(self.seeds), **provenance(self.denoiser, self.class_label)}
 
@@ -68,7 +72,7 @@ class ModelSource(ImageSource):
             if not getattr(self.denoiser, "weights_sha256", None):
                 raise AmbientError("The model has no weights fingerprint (not loaded with load_model), "
                                    "so its samples cannot be cached or compared. Load it with load_model.")
-            blob = json.dumps({"kind": "model-samples-v1", **self.settings()}, sort_keys=True)
+            blob = json.dumps({"kind": "model-samples-v2", **self.settings()}, sort_keys=True)
             self._fingerprint = hashlib.sha256(blob.encode()).hexdigest()
         return self._fingerprint
 

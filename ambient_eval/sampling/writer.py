@@ -18,6 +18,7 @@ import torch
 
 from ambient_eval import atomic
 from ambient_eval.errors import AmbientError
+from ambient_eval.sampling.execution import EXECUTION_KEY, describe
 
 SETTINGS_NAME = ".ambient-sample.json"
 RECORDED_ONLY = ("cpu_threads",)   # settings kept for provenance, not required to match on resume
@@ -45,6 +46,12 @@ def _check_settings(folder: Path, settings: dict, what: str) -> None:
     if path.is_file():
         old = json.loads(path.read_text())
         diff = settings_diff(old, settings)
+        if diff == [EXECUTION_KEY]:
+            raise AmbientError(
+                f"{what} already holds samples made on {describe(old.get(EXECUTION_KEY))}; this run "
+                f"is on {describe(settings.get(EXECUTION_KEY))}. The pixels depend on the device and "
+                "precision, so resuming would mix two kinds of samples in one set. Resume with the "
+                "same --device, --autocast and --net-batch (on the same GPU model), or use a new --out.")
         if diff:
             raise AmbientError(
                 f"{what} already holds samples made with different settings ({', '.join(diff)}: "

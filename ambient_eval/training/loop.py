@@ -171,14 +171,16 @@ def train(data: TrainData, cfg: TrainConfig, run_dir: str | os.PathLike, *, sigm
     if cfg.batch % world:
         raise AmbientError(f"--batch {cfg.batch} is not divisible by the {world} processes. Pick a multiple.")
     local_batch = cfg.batch // world
-    if world > 1:
+    if world > 1:  # this rank's GPU is set before the group (the CLI already joined one: process_group)
         import torch.distributed as dist
 
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        if device.type == "cuda":
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-            torch.cuda.set_device(device)
+        from ambient_eval.sampling.distributed import device_for_rank
+        from ambient_eval.sampling.rank_layout import group_timeout
+
+        device = device_for_rank(cfg.device)
+        own_group = not dist.is_initialized()   # Python API without the CLI: created here, destroyed below
+        if own_group:
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=group_timeout())
     resume = prepare_run_dir(run_dir, cfg, run_info, overwrite) if rank == 0 else None
     if resume is not None and int(resume["step"]) > cfg.steps:
         raise AmbientError(f"'{run_dir}' already holds {resume['step']} steps, more than --steps {cfg.steps}. "
@@ -327,6 +329,8 @@ def train(data: TrainData, cfg: TrainConfig, run_dir: str | os.PathLike, *, sigm
             checkpoint(step + 1)
     if world > 1:
         torch.distributed.barrier()
+        if own_group:
+            torch.distributed.destroy_process_group()
     elapsed = time.time() - t0
     return {"run_dir": str(run_dir), "start_step": start, "end_step": end, "finished": end == cfg.steps,
             "seconds": elapsed, "images_per_second": seen / max(elapsed, 1e-9),

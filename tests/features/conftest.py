@@ -8,6 +8,11 @@ import torch
 from ambient_eval.features.base import EMBEDDING, FeatureExtractor
 from tests.conftest import random_images
 
+# A tiny open_clip ViT (2 layers, width 64): the `clip` extractor's code path in seconds (tests, gpu_check).
+TINY_CLIP_CONFIG = {"embed_dim": 32, "quick_gelu": True,
+                    "vision_cfg": {"image_size": 224, "layers": 2, "width": 64, "patch_size": 32, "head_width": 32},
+                    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+
 
 def array_source(images: np.ndarray, description: str = "test array"):
     """ImageSource over NHWC uint8 images (the data area's ArraySource)."""

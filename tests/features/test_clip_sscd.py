@@ -13,7 +13,7 @@ from ambient_eval.errors import AmbientError
 from ambient_eval.features import EMBEDDING, WeightsWarning, extract_features, get_extractor
 from ambient_eval.features.dinov2 import IMAGENET_MEAN, IMAGENET_STD
 from tests.conftest import random_images
-from tests.features.conftest import array_source
+from tests.features.conftest import TINY_CLIP_CONFIG, array_source
 
 TINY_CLIP = "ViT-tiny-ambient-test"
 
@@ -25,9 +25,7 @@ def tiny_clip_weights(tmp_path_factory):
     from safetensors.torch import save_file
 
     d = tmp_path_factory.mktemp("clip")
-    cfg = {"embed_dim": 32, "quick_gelu": True,
-           "vision_cfg": {"image_size": 224, "layers": 2, "width": 64, "patch_size": 32, "head_width": 32},
-           "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+    cfg = TINY_CLIP_CONFIG
     (d / f"{TINY_CLIP}.json").write_text(json.dumps(cfg))
     open_clip.add_model_config(d / f"{TINY_CLIP}.json")
     torch.manual_seed(0)

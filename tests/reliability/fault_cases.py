@@ -199,6 +199,24 @@ def _disk_full(mp) -> None:
     mp.setattr("ambient_eval.atomic.os.replace", full)     # others (npz, PNG) when they are finalised
 
 
+def _cuda_oom(mp) -> None:
+    import torch
+
+    def oom(self, images):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB (GPU 0; 79.11 GiB total)")
+    mp.setattr("ambient_eval.features.pixel.PixelExtractor._extract", oom)
+
+
+def _faiss_gpu_oom(mp) -> None:
+    def fail(self, x):
+        raise RuntimeError("Error in void* faiss::gpu::StandardGpuResourcesImpl::allocMemory: Error: "
+                           "'err == cudaSuccess' failed: StandardGpuResources: alloc fail (cudaMalloc error "
+                           "out of memory [2])")
+    import faiss
+
+    mp.setattr(faiss.IndexFlatIP, "add", fail)
+
+
 def _perm_denied(mp) -> None:
     def denied(src, dst):
         raise PermissionError(13, "Permission denied", str(dst))
@@ -417,6 +435,10 @@ CASES: list[Case] = [
     Case("fid: --report is a directory", [*FID, "{t}/ref", *PIX, "--out", "{t}/out", "--report", "{t}/gen"], 2),
     Case("fid: disk full while writing results (simulated)", [*FID, "{t}/ref", *PIX, *OUT], 2, patch=_disk_full),
     Case("fid: permission denied writing results (simulated)", [*FID, "{t}/ref", *PIX, *OUT], 2, patch=_perm_denied),
+    Case("fid: CUDA out of memory in the extractor (simulated)", [*FID, "{t}/ref", *PIX, *OUT], 2, patch=_cuda_oom),
+    Case("memorization: faiss-gpu cudaMalloc failure adding the index (simulated)",
+         ["memorization", "{t}/gen", "--train", "{t}/ref", "--embed", "pixel", "--device", "cpu", "--no-cache",
+          "--out", "{t}/out"], 2, patch=_faiss_gpu_oom, outputs=["out/results.json", "out/summary.json"]),
     Case("fid: AMBIENT_EVAL_PLOTLYJS unknown", [*FID, "{t}/ref", *PIX, *OUT, "--metrics", "fid,pr"], 2,
          env={"AMBIENT_EVAL_PLOTLYJS": "web"}),
     Case("fid: --compare file missing", ["fid", "--compare", "{t}/none.json", "--report", "{t}/rep.html"], 2),
