@@ -179,4 +179,4 @@ def test_clipscore_cli_without_reference(tiny_clip, tmp_path, cli):
     assert "clipscore" in saved["metrics"] and saved["settings"]["per_metric"]["clipscore"]["model"] == TINY
     bad = cli(["fid", tmp_path / "gen", "--metrics", "clipscore", "--prompts", tmp_path / "missing.txt",
                "--clip-model", TINY, "--clip-weights", tiny_clip[0], "--no-report"])
-    assert bad.exit_code == 2 and "does not exist" in bad.output
+    assert bad.exit_code == 2 and "Cannot read prompt file" in bad.output and "missing.txt" in bad.output

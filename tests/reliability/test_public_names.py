@@ -50,18 +50,3 @@ def test_regimes_experiment_smoke(tmp_path):
     assert p.returncode == 0, p.stderr[-2000:]
     table = json.loads((tmp_path / "regimes.json").read_text())
     assert [r["n_train"] for r in table["rows"]] == [8] and (tmp_path / "regimes.html").stat().st_size > 0
-
-
-def test_ordering_figure_smoke():
-    """experiments/ordering_figure.py (the figure helper of ambient_ordering.py) on a tiny table."""
-    sys.path.insert(0, str(ROOT / "experiments"))
-    try:
-        fig = importlib.import_module("ordering_figure")
-    finally:
-        sys.path.remove(str(ROOT / "experiments"))
-    models = ["clean-only", "ambient-omni"]
-    rows = [{"seed": i, **{f"{m}.{k}": v + i for m in models for k, v in (("fd", 1.0), ("memorized", 0.1))}}
-            for i in range(3)]
-    summary = {f"{m}.{k}": (1.5, 1.0, 2.0) for m in models for k in ("fd", "memorized")}
-    out = fig.svg(rows, summary, models)
-    assert out.startswith("<svg") and out.rstrip().endswith("</svg>") and "ambient-omni" in out
