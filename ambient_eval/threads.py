@@ -2,8 +2,8 @@
 
 torch's default (one thread per physical core, ignoring the process's CPU affinity and other jobs)
 multiplied the CPU time of small networks several-fold without making them faster (issue 24).
-The CLI therefore sets torch's CPU threads to $AMBIENT_EVAL_THREADS, default min(4, cores this
-process may use); the Python API leaves torch's setting alone unless AMBIENT_EVAL_THREADS is set.
+The CLI therefore sets torch's CPU threads to $AMBIENT_EVAL_THREADS, else $OMP_NUM_THREADS (torchrun
+sets it to 1 per rank), else min(4, cores this process may use); the Python API leaves torch's setting alone unless AMBIENT_EVAL_THREADS is set.
 Float reductions can be split differently with another thread count, so outputs (PNG bytes, FD) are
 reproducible at a fixed thread count; results record it as settings["cpu_threads"].
 """
@@ -41,13 +41,16 @@ def available_cores() -> int:
 
 
 def wanted_threads() -> int | None:
-    """$AMBIENT_EVAL_THREADS, else the CLI default, else None (leave torch alone)."""
+    """$AMBIENT_EVAL_THREADS, else (CLI) $OMP_NUM_THREADS, else the CLI default, else None (leave torch alone)."""
     raw = os.environ.get(THREADS_ENV, "").strip()
     if raw:
         if not raw.isdigit() or int(raw) < 1:
             raise AmbientError(f"{THREADS_ENV}='{raw}' is not a positive whole number of CPU threads "
                                f"(e.g. {THREADS_ENV}=1 for the least CPU time, or unset it).")
         return int(raw)
+    omp = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if _CLI[0] and omp.isdigit() and int(omp) >= 1:
+        return int(omp)      # the user's (or torchrun's: 1 per rank) OpenMP setting stands
     return min(DEFAULTS.cli_max, available_cores()) if _CLI[0] else None
 
 

@@ -94,22 +94,31 @@ def test_history_record_refuses_a_string_metric(cli, tmp_path):
     assert not db.exists()
 
 
-@pytest.mark.parametrize("env,expected", [("1", 1), (None, "default")])
-def test_cli_cpu_thread_policy_is_applied_and_recorded(cli, tmp_path, monkeypatch, env, expected):
-    """Defect 9: threads are chosen (AMBIENT_EVAL_THREADS, else min(4, cores)) and recorded."""
+@pytest.mark.parametrize("env,omp,expected", [("1", "3", 1), (None, "1", 1), (None, None, "default")])
+def test_cli_cpu_thread_policy_is_applied_and_recorded(cli, tmp_path, monkeypatch, env, omp, expected):
+    """Defect 9: threads are chosen (AMBIENT_EVAL_THREADS, else OMP_NUM_THREADS as torchrun sets it, else
+    min(4, cores)) and recorded."""
     import json
 
     import torch
 
     from ambient_eval.models import UNetConfig, build_native_model, native_config, save_native
+    from ambient_eval import threads
     from ambient_eval.threads import DEFAULTS, available_cores
+
+    monkeypatch.setattr(threads, "_APPLIED", [None])   # a fresh process: the policy not yet applied
 
     torch.manual_seed(0)
     cfg = native_config(UNetConfig.tiny(8))
     save_native(build_native_model(cfg), tmp_path / "ckpt", cfg, {})
+    if omp is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", omp)
     if env is None:
         monkeypatch.delenv("AMBIENT_EVAL_THREADS", raising=False)
-        expected = min(DEFAULTS.cli_max, available_cores())
+        if expected == "default":
+            expected = min(DEFAULTS.cli_max, available_cores())
     else:
         monkeypatch.setenv("AMBIENT_EVAL_THREADS", env)
     before = torch.get_num_threads()
