@@ -110,3 +110,112 @@ def test_resize_refuses_statistics(cli, tmp_path):
     r = cli(["fid", tmp_path / "g", tmp_path / "st.npz", "--resize", "16", "--no-report"])
     assert r.exit_code == 2
     assert "statistics" in r.output
+
+
+# ---- the README's two protocol commands, run at tiny size -------------------------------------------
+
+def _readme_line(prefix: str) -> list[str]:
+    import shlex
+
+    from tests.reliability.test_readme import readme_commands
+
+    line = next(c for c in readme_commands() if c.startswith(prefix))
+    return shlex.split(line)[1:]
+
+
+def _scaled(argv: list[str], swap: dict[str, str], extra: list) -> list:
+    """The README argv with paths/sizes swapped for tiny stand-ins and test-only options appended."""
+    return [swap.get(a, a) for a in argv if a not in ("--out",) and not a.startswith("results/")] + extra
+
+
+@pytest.fixture
+def frechet(monkeypatch):
+    """Record the statistics handed to the Frechet distance (a 2048-d sqrtm takes minutes on 2 cores)."""
+    import ambient_eval.metrics as M
+
+    calls = []
+
+    def record(mu1, s1, mu2, s2, method="eig", n1=None, n2=None):
+        calls.append(dict(mu1=np.asarray(mu1), mu2=np.asarray(mu2), s2=np.asarray(s2), method=method))
+        return float(len(calls))
+
+    monkeypatch.setattr(M, "fid_from_stats", record)
+    return calls
+
+
+def test_coco30k_protocol_tiny(cli, sd, clip, inception_weights, frechet, tmp_path):
+    """COCO-30k: non-square photos of mixed sizes as REFERENCE, clean Inception at --resize; the reference
+    statistics are those of the oracle-resized photos (independent PIL crop + resize, then Inception)."""
+    from ambient_eval.features import POOL3, extract_features, get_extractor
+    from ambient_eval.data.base import ArraySource
+    from tests.metrics.test_clip_score import TINY
+
+    pipe, prompts, _, _ = sd
+    photos = [np.ascontiguousarray(random_images(1, size=40, seed=20 + k)[0][: 20 + 3 * k, : 40 - 2 * k])
+              for k in range(6)]
+    write_images(tmp_path / "val2014", photos)
+    argv = _scaled(_readme_line("ambient-eval fid --model sd-folder/ --prompts coco30k_captions.csv"),
+                   {"sd-folder/": str(pipe), "coco30k_captions.csv": str(prompts),
+                    "coco/val2014/": str(tmp_path / "val2014"), "30000": "5", "256": "12"},
+                   ["--weights", str(inception_weights), "--clip-model", TINY, "--clip-weights", str(clip[0]),
+                    "--steps", STEPS, "--device", "cpu", "--no-report", "--no-cache", "--out", tmp_path / "o"])
+    r = cli(argv)
+    assert r.exit_code == 0, r.output
+    saved = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert set(saved["metrics"]) >= {"fid", "clipscore"} and saved["settings"]["resize"]["size"] == 12
+    assert saved["settings"]["per_metric"]["fid"]["extractor"] == "inception-clean"
+    assert saved["inputs"]["reference"]["n"] == 5 and saved["inputs"]["generated"]["n"] == 3   # each row once
+    from ambient_eval.data.base import select_subset
+
+    keep = select_subset(6, 5, 0, "x")
+    want = np.stack([_oracle_resize(photos[i], 12) for i in keep])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ex = get_extractor("inception-clean", weights=str(inception_weights), device="cpu")
+        acts = extract_features(ArraySource(want), ex, batch_size=8)[POOL3].astype(np.float64)
+    np.testing.assert_allclose(frechet[0]["mu2"], acts.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(frechet[0]["s2"], np.cov(acts, rowvar=False), rtol=1e-4, atol=1e-6)
+
+
+def _tiny_dit(folder, num_classes: int):
+    """A DiT pipeline with `num_classes` classes (tiny_pipelines' DiT has ImageNet's 1000)."""
+    import diffusers as d
+    import torch
+
+    from tests.t2i.tiny_pipelines import _vae
+
+    torch.manual_seed(0)
+    tr = d.DiTTransformer2DModel(sample_size=8, patch_size=2, in_channels=4, out_channels=8, num_layers=2,
+                                 attention_head_dim=8, num_attention_heads=2, num_embeds_ada_norm=num_classes,
+                                 norm_type="ada_norm_zero")
+    d.DiTPipeline(transformer=tr, vae=_vae(), scheduler=d.DPMSolverMultistepScheduler(),
+                  id2label={i: f"class{i}" for i in range(num_classes)}).save_pretrained(str(folder),
+                                                                                        safe_serialization=True)
+    return folder
+
+
+def test_imagenet_protocol_tiny(cli, inception_weights, frechet, tmp_path):
+    """ImageNet: --class balanced over 4 classes x 3 seeds against a tiny ADM reference batch whose
+    precomputed statistics (not its images) are what fid/sfid use; the ADM table is printed."""
+    from ambient_eval.features import MIXED6_CONV7, POOL3
+
+    dit = _tiny_dit(tmp_path / "dit", 4)
+    rng = np.random.default_rng(0)
+    stats = {k: (rng.normal(size=dim), np.eye(dim) * 0.5) for k, dim in ((POOL3, 2048), (MIXED6_CONV7, 2023))}
+    np.savez(tmp_path / "VIRTUAL_tiny.npz", arr_0=random_images(12, size=16, seed=5),
+             mu=stats[POOL3][0], sigma=stats[POOL3][1], mu_s=stats[MIXED6_CONV7][0], sigma_s=stats[MIXED6_CONV7][1])
+    argv = _scaled(_readme_line("ambient-eval fid --model dit-folder/ --class balanced"),
+                   {"dit-folder/": str(dit), "0-49999": "0-11",
+                    "VIRTUAL_imagenet256_labeled.npz": str(tmp_path / "VIRTUAL_tiny.npz")},
+                   ["--weights", str(inception_weights), "--steps", STEPS, "--guidance", "1", "--device", "cpu",
+                    "--no-report", "--no-cache", "--out", tmp_path / "o"])
+    r = cli(argv)
+    assert r.exit_code == 0, r.output
+    saved = json.loads((tmp_path / "o" / "results.json").read_text())
+    for key in ("fid", "sfid", "adm_is", "adm_precision", "adm_recall"):
+        assert key in saved["metrics"] and key in r.output
+    assert [c["method"] for c in frechet] == ["sqrtm", "sqrtm"]
+    np.testing.assert_array_equal(frechet[0]["mu2"], stats[POOL3][0])            # the batch's own mu, sigma
+    np.testing.assert_array_equal(frechet[1]["mu2"], stats[MIXED6_CONV7][0])     # and mu_s, sigma_s
+    assert saved["inputs"]["generated"]["sampling"]["class"] == "balanced"
+    assert saved["inputs"]["generated"]["n"] == 12
