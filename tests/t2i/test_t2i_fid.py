@@ -152,11 +152,11 @@ def test_coco30k_protocol_tiny(cli, sd, clip, inception_weights, frechet, tmp_pa
 
     pipe, prompts, _, _ = sd
     photos = [np.ascontiguousarray(random_images(1, size=40, seed=20 + k)[0][: 20 + 3 * k, : 40 - 2 * k])
-              for k in range(6)]
+              for k in range(5)]
     write_images(tmp_path / "val2014", photos)
     argv = _scaled(_readme_line("ambient-eval fid --model sd-folder/ --prompts coco30k_captions.csv"),
                    {"sd-folder/": str(pipe), "coco30k_captions.csv": str(prompts),
-                    "coco/val2014/": str(tmp_path / "val2014"), "30000": "5", "256": "12"},
+                    "coco/val2014/": str(tmp_path / "val2014"), "30000": "4", "256": "12"},
                    ["--weights", str(inception_weights), "--clip-model", TINY, "--clip-weights", str(clip[0]),
                     "--steps", STEPS, "--device", "cpu", "--no-report", "--no-cache", "--out", tmp_path / "o"])
     r = cli(argv)
@@ -164,10 +164,10 @@ def test_coco30k_protocol_tiny(cli, sd, clip, inception_weights, frechet, tmp_pa
     saved = json.loads((tmp_path / "o" / "results.json").read_text())
     assert set(saved["metrics"]) >= {"fid", "clipscore"} and saved["settings"]["resize"]["size"] == 12
     assert saved["settings"]["per_metric"]["fid"]["extractor"] == "inception-clean"
-    assert saved["inputs"]["reference"]["n"] == 5 and saved["inputs"]["generated"]["n"] == 3   # each row once
+    assert saved["inputs"]["reference"]["n"] == 4 and saved["inputs"]["generated"]["n"] == 3   # each row once
     from ambient_eval.data.base import select_subset
 
-    keep = select_subset(6, 5, 0, "x")
+    keep = select_subset(5, 4, 0, "x")
     want = np.stack([_oracle_resize(photos[i], 12) for i in keep])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -195,17 +195,17 @@ def _tiny_dit(folder, num_classes: int):
 
 
 def test_imagenet_protocol_tiny(cli, inception_weights, frechet, tmp_path):
-    """ImageNet: --class balanced over 4 classes x 3 seeds against a tiny ADM reference batch whose
+    """ImageNet: --class balanced over 2 classes x 3 seeds against a tiny ADM reference batch whose
     precomputed statistics (not its images) are what fid/sfid use; the ADM table is printed."""
     from ambient_eval.features import MIXED6_CONV7, POOL3
 
-    dit = _tiny_dit(tmp_path / "dit", 4)
+    dit = _tiny_dit(tmp_path / "dit", 2)
     rng = np.random.default_rng(0)
     stats = {k: (rng.normal(size=dim), np.eye(dim) * 0.5) for k, dim in ((POOL3, 2048), (MIXED6_CONV7, 2023))}
-    np.savez(tmp_path / "VIRTUAL_tiny.npz", arr_0=random_images(12, size=16, seed=5),
+    np.savez(tmp_path / "VIRTUAL_tiny.npz", arr_0=random_images(6, size=16, seed=5),
              mu=stats[POOL3][0], sigma=stats[POOL3][1], mu_s=stats[MIXED6_CONV7][0], sigma_s=stats[MIXED6_CONV7][1])
     argv = _scaled(_readme_line("ambient-eval fid --model dit-folder/ --class balanced"),
-                   {"dit-folder/": str(dit), "0-49999": "0-11",
+                   {"dit-folder/": str(dit), "0-49999": "0-5",
                     "VIRTUAL_imagenet256_labeled.npz": str(tmp_path / "VIRTUAL_tiny.npz")},
                    ["--weights", str(inception_weights), "--steps", STEPS, "--guidance", "1", "--device", "cpu",
                     "--no-report", "--no-cache", "--out", tmp_path / "o"])
@@ -218,4 +218,4 @@ def test_imagenet_protocol_tiny(cli, inception_weights, frechet, tmp_path):
     np.testing.assert_array_equal(frechet[0]["mu2"], stats[POOL3][0])            # the batch's own mu, sigma
     np.testing.assert_array_equal(frechet[1]["mu2"], stats[MIXED6_CONV7][0])     # and mu_s, sigma_s
     assert saved["inputs"]["generated"]["sampling"]["class"] == "balanced"
-    assert saved["inputs"]["generated"]["n"] == 12
+    assert saved["inputs"]["generated"]["n"] == 6
