@@ -34,8 +34,20 @@ class FidDefaults:
 
 DEFAULTS = FidDefaults()
 
-def _open_input(spec: Any, *, max_images: int | None, subset_seed: int, skip_bad: bool, what: str):
-    """ImageSource or FeatureStats (an .npz with mu/sigma) for a user-given input."""
+def _open_input(spec: Any, *, max_images: int | None, subset_seed: int, skip_bad: bool, what: str,
+                resize: int | None = None):
+    """ImageSource or FeatureStats (an .npz with mu/sigma) for a user-given input (at `resize` when given)."""
+    from ambient_eval.data.resized import resized
+
+    src = _open_unresized(spec, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad, what=what,
+                          open_kw=dict(resize=resize, crop=True) if resize else {})
+    if resize is not None and getattr(src, "precomputed_stats", None):
+        src.precomputed_stats = {}      # an ADM batch's statistics are of its native size: use its images
+    return resized(src, resize, what)
+
+
+def _open_unresized(spec: Any, *, max_images: int | None, subset_seed: int, skip_bad: bool, what: str,
+                    open_kw: dict):
     from ambient_eval.data.base import ImageSource
     from ambient_eval.stats import FeatureStats, is_stats_file, load_stats
 
@@ -49,7 +61,8 @@ def _open_input(spec: Any, *, max_images: int | None, subset_seed: int, skip_bad
             return load_ref(spec)
         spec = ref_path(ref_name(spec))                # an ADM batch: its images and its statistics
     if isinstance(spec, (str, os.PathLike)) and is_adm_reference(spec):   # images + precomputed statistics
-        return open_adm_reference(spec, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad)
+        return open_adm_reference(spec, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad,
+                                  **open_kw)
     if isinstance(spec, (str, os.PathLike)) and is_stats_file(spec):
         return load_stats(spec)
     from ambient_eval.data import open_source
@@ -61,7 +74,7 @@ def _open_input(spec: Any, *, max_images: int | None, subset_seed: int, skip_bad
             "--model", f"Pass it as --model {spec} --seeds RANGE to evaluate its samples.",
             "Generate images first with `ambient-eval sample CKPT --seeds RANGE --out DIR` and pass DIR."))
 
-    return open_source(spec, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad)
+    return open_source(spec, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad, **open_kw)
 
 
 def _make_cache(cache: Any, cache_dir: str | os.PathLike | None):
@@ -104,7 +117,7 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
         model: str | None = None, seeds: str | Sequence[int] | None = None, steps: int = 18,
         trust_pickle: bool = False, repeats: int = 1, prompts: Any = None, clip_model: str | None = None,
         clip_weights: str | os.PathLike | None = None, classifier: str | os.PathLike | None = None,
-        conditioning: Any = None):
+        conditioning: Any = None, resize: int | None = None):
     """Compute quality metrics of GENERATED against REFERENCE -> ambient_eval.results.Results.
 
     generated / reference: image-source spec (folder, zip, npz, builtin:NAME), an ImageSource, or a
@@ -118,6 +131,8 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
     fid/sfid and its images otherwise. clipscore: `prompts` (a prompt file or list, image i with
     prompt i in source order), `clip_model` (open_clip name, default ViT-L-14), `clip_weights`.
     `leakage` among the metrics: corruption leakage from the clean-vs-corrupted `classifier` file.
+    `resize` R: every generated and reference image center-cropped to a square and PIL-bicubic resized
+    to R x R (uint8) before feature extraction (COCO-30k protocol: 256 or 512); recorded, cached apart.
     """
     if "leakage" in [str(m).strip().lower() for m in metrics]:
         args = dict(locals())  # only the parameters are bound at this point
@@ -142,6 +157,9 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
         raise AmbientError(f"Batch size must be at least 1, got {batch_size}.")
     if max_images is not None and int(max_images) < 1:
         raise AmbientError(f"--max-images must be at least 1, got {max_images}.")
+    from ambient_eval.data.resized import RESIZE_KEY, check_resize, resize_setting
+
+    resize = check_resize(resize)
     t0 = time.perf_counter()
 
     # 1. Inputs.
@@ -158,9 +176,11 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
     if generated is None or reference is None:
         raise AmbientError("Both GENERATED and REFERENCE are required (GENERATED may be replaced by "
                            "--model CKPT --seeds RANGE).")
-    gen = _open_input(generated, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad, what="generated")
+    gen = _open_input(generated, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad,
+                      what="generated", resize=resize)
     ref = reference if reference is _NO_REFERENCE else _open_input(
-        reference, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad, what="reference")
+        reference, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad, what="reference",
+        resize=resize)
     stats_given = [what for what, x in (("generated", gen), ("reference", ref)) if isinstance(x, FeatureStats)]
     if stats_given:
         raw = [m for m in metrics if m != "fid"]
@@ -219,9 +239,11 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
             caught.append(msg)
             warnings.warn(msg, w.category, stacklevel=2)
     timings["total_s"] = time.perf_counter() - t0
-    return fid_compute.build_results(metrics, per_metric, outputs, extractors, gen, ref, values, caught, timings,
+    res = fid_compute.build_results(metrics, per_metric, outputs, extractors, gen, ref, values, caught, timings,
                     dict(kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, is_splits=is_splits,
                          pr_k=pr_k, dc_k=dc_k, fid_method=values.pop("_fid_method", None)))
+    res.settings[RESIZE_KEY] = resize_setting(resize)
+    return res
 
 
 _NO_REFERENCE = object()   # sentinel: clipscore-only runs have no reference

@@ -75,6 +75,10 @@ def fid_command(
                        "when several extractors are used; repeatable).", metavar="PATH")] = None,
     batch: Batch = 64,
     device: Device = "auto",
+    resize: Annotated[Optional[int], typer.Option("--resize", help="Center-crop every generated and reference "
+                      "image to a square and resize it to RxR (PIL bicubic, uint8) before the feature "
+                      "extractor; COCO-30k FID uses 256 or 512. Recorded in the results.", metavar="R",
+                      min=8)] = None,
     max_images: Annotated[Optional[int], typer.Option("--max-images", help="Use a seeded random subset of at "
                           "most N images per input.", metavar="N", min=1)] = None,
     subset_seed: Annotated[int, typer.Option("--subset-seed", help="Seed of the --max-images subset.",
@@ -142,6 +146,9 @@ def fid_command(
       ambient-eval fid samples.npz VIRTUAL_imagenet64_labeled.npz --metrics fid,sfid,adm-is,adm-pr
 
       ambient-eval fid samples/ --metrics clipscore --prompts prompts.txt
+
+      ambient-eval fid --model sd-folder/ --prompts captions.csv coco/val2014 --resize 256 --metrics fid,clipscore
+
       ambient-eval fid --model dit-folder/ --class balanced --seeds 0-49999 ref.npz
 
       ambient-eval fid --compare results/run1/results.json --compare results/run2/results.json
@@ -196,7 +203,7 @@ def fid_command(
                           repeats=repeats, prompts=None if model else prompts, clip_model=clip_model,
                           clip_weights=clip_weights, classifier=classifier, conditioning=conditioning(
                               class_label, prompts if model else None, guidance, negative_prompt, scheduler,
-                              steps, lora, lora_scale))
+                              steps, lora, lora_scale), resize=resize)
         if not is_main():
             return
         _check_compare([*earlier, res], [*(str(p) for p in compare or []), "this run"])

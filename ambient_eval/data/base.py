@@ -155,8 +155,15 @@ def to_rgb_hwc(img: np.ndarray) -> np.ndarray:
     return img
 
 
-def resize_hwc(img: np.ndarray, size: int) -> np.ndarray:
-    """HW3 uint8 => size x size HW3 uint8 with PIL bicubic (identity when already that size)."""
+def resize_hwc(img: np.ndarray, size: int, crop: bool = False) -> np.ndarray:
+    """HW3 uint8 => size x size HW3 uint8 with PIL bicubic (identity when already that size).
+
+    crop: first center-crop to a square of the short side (GigaGAN / COCO-30k FID protocol).
+    """
+    if crop and img.shape[0] != img.shape[1]:
+        s = min(img.shape[:2])
+        y0, x0 = (img.shape[0] - s) // 2, (img.shape[1] - s) // 2
+        img = np.ascontiguousarray(img[y0:y0 + s, x0:x0 + s])
     if img.shape[0] == size and img.shape[1] == size:
         return img
     from PIL import Image
@@ -188,9 +195,10 @@ class ArraySource(ImageSource):
 
     def __init__(self, images: np.ndarray, labels: np.ndarray | None = None, *,
                  description: str = "array", index: np.ndarray | None = None,
-                 resize: int | None = None) -> None:
+                 resize: int | None = None, crop: bool = False) -> None:
         super().__init__()
         self.description = description
+        self._crop = bool(crop and resize)
         if _is_tensor(images):
             arr = images.detach().cpu().numpy()
         else:
@@ -252,7 +260,7 @@ class ArraySource(ImageSource):
         idx = self._check_indices(indices)
         rows = self._raw_rows(idx)
         if self._resize:
-            rows = np.stack([resize_hwc(r, self._resize) for r in rows]) if len(rows) else \
+            rows = np.stack([resize_hwc(r, self._resize, self._crop) for r in rows]) if len(rows) else \
                 np.empty((0, self._resize, self._resize, 3), np.uint8)
         return nhwc_to_tensor(rows)
 
@@ -280,6 +288,7 @@ class ArraySource(ImageSource):
         elif len(shape) == 3:
             shape = shape + [1]
         return {"kind": "array", "raw_shape": shape[1:], "resize": self._resize,
+                **({"crop": "center"} if self._crop else {}),
                 "subset": None if self._index is None else hashlib.sha256(
                     self._index.astype("<i8").tobytes()).hexdigest()}
 

@@ -75,7 +75,7 @@ def _looks_complete(fp: BinaryIO, fmt: str | None, head: bytes) -> bool:
     return True
 
 
-def decode(data: bytes, name: str, resize: int | None = None) -> np.ndarray:
+def decode(data: bytes, name: str, resize: int | None = None, crop: bool = False) -> np.ndarray:
     """Image file bytes => HWC uint8 RGB (gray repeated, alpha dropped, palette converted)."""
     from PIL import Image
 
@@ -95,7 +95,7 @@ def decode(data: bytes, name: str, resize: int | None = None) -> np.ndarray:
     except Exception as e:
         raise AmbientError(f"Cannot decode image '{name}': {_reason(e)}. {skip_hint()}") from e
     rgb = to_rgb_hwc(arr)                         # HW[C] uint8 => HW3 uint8
-    return resize_hwc(rgb, resize) if resize else rgb
+    return resize_hwc(rgb, resize, crop) if resize else rgb
 
 
 _MODE_MEANING = {"I;16": "16-bit grayscale", "I;16B": "16-bit grayscale", "I;16L": "16-bit grayscale",

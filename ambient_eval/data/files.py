@@ -78,8 +78,9 @@ class FileSource(ImageSource):
 
     def __init__(self, container: Container, names: list[str], labels: np.ndarray | None = None, *,
                  resize: int | None = None, skip_bad: bool = False, subset: np.ndarray | None = None,
-                 class_names: list[str] | None = None) -> None:
+                 class_names: list[str] | None = None, crop: bool = False) -> None:
         super().__init__()
+        self._crop = bool(crop and resize)        # center-crop to a square before the resize
         self.container = container
         self.description = container.describe()
         self.class_names = class_names
@@ -155,7 +156,7 @@ class FileSource(ImageSource):
     def _read_hwc(self, i: int) -> np.ndarray:
         name = self._names[i]
         shown = self.container.display(name)
-        img = decode(self.container.read(name), shown, self._resize)   # bytes => HW3 uint8
+        img = decode(self.container.read(name), shown, self._resize, self._crop)   # bytes => HW3 uint8
         if img.shape[:2] != self._size:
             raise AmbientError(f"Image '{shown}' decoded to {img.shape[1]}x{img.shape[0]} but its header "
                                f"said {self._size[1]}x{self._size[0]}. Replace the file.")
@@ -166,6 +167,6 @@ class FileSource(ImageSource):
             yield hashlib.sha256(self.container.read(name)).digest()
 
     def _fingerprint_meta(self) -> dict[str, Any]:
-        return {"kind": "files", "resize": self._resize,
+        return {"kind": "files", "resize": self._resize, **({"crop": "center"} if self._crop else {}),
                 "subset": None if self._subset is None else hashlib.sha256(
                     self._subset.astype("<i8").tobytes()).hexdigest()}

@@ -20,7 +20,7 @@ FORMATS_HELP = ("an image folder, a .zip or uncompressed .tar of images, a .npz/
 
 def open_source(spec: str | os.PathLike | ImageSource, *, max_images: int | None = None,
                 subset_seed: int = 0, skip_bad: bool = False, resize: int | None = None,
-                labels: str | None = None) -> ImageSource:
+                labels: str | None = None, crop: bool = False) -> ImageSource:
     """Open an image source.
 
     spec: folder | archive.zip | archive.tar | x.npz | x.npy | builtin:digits[-16][:train|:test] |
@@ -30,6 +30,7 @@ def open_source(spec: str | os.PathLike | ImageSource, *, max_images: int | None
     max_images: seeded random subset (numpy default_rng(subset_seed).choice, sorted).
     skip_bad: skip unreadable images (listed in source.skipped) instead of failing.
     resize: resize every image to resize x resize (PIL bicubic); None requires equal sizes.
+    crop: with resize, center-crop each image to a square first (aspect kept, as FID on COCO).
     labels: None (dataset.json when present), 'folders' (class = first subfolder), 'dataset.json'
             (required), or 'none'.
     """
@@ -45,7 +46,7 @@ def open_source(spec: str | os.PathLike | ImageSource, *, max_images: int | None
         from ambient_eval.data.builtin import load_builtin
 
         images, labs, desc = load_builtin(text)
-        return array_source(images, labs, desc, max_images, subset_seed, resize)
+        return array_source(images, labs, desc, max_images, subset_seed, resize, crop)
     path, prefix = _split_prefix(text)
     name = path.name.lower()
     if path.is_dir():
@@ -53,10 +54,10 @@ def open_source(spec: str | os.PathLike | ImageSource, *, max_images: int | None
 
         if cifar.is_cifar_dir(path):
             images, labs, desc = cifar.load_cifar(path, prefix)
-            return array_source(images, labs, desc, max_images, subset_seed, resize)
+            return array_source(images, labs, desc, max_images, subset_seed, resize, crop)
         from ambient_eval.data.containers import FolderContainer
 
-        return file_source(FolderContainer(path, prefix), max_images, subset_seed, skip_bad, resize, labels)
+        return file_source(FolderContainer(path, prefix), max_images, subset_seed, skip_bad, resize, labels, crop)
     if name.endswith(".npy") or name.endswith(".npz"):
         from ambient_eval.data.arrays import load_npy, load_npz
 
@@ -65,17 +66,17 @@ def open_source(spec: str | os.PathLike | ImageSource, *, max_images: int | None
         else:
             images, labs, key = load_npz(path)
             desc = f"npz {path}"
-        return array_source(images, labs, desc, max_images, subset_seed, resize)
+        return array_source(images, labs, desc, max_images, subset_seed, resize, crop)
     if name.endswith(".zip"):
         from ambient_eval.data.containers import ZipContainer
 
-        return file_source(ZipContainer(path, prefix), max_images, subset_seed, skip_bad, resize, labels)
+        return file_source(ZipContainer(path, prefix), max_images, subset_seed, skip_bad, resize, labels, crop)
     if name.endswith((".tar.gz", ".tgz", ".tar")):
         from ambient_eval.data import cifar
 
         if cifar.is_cifar_tar(path):
             images, labs, desc = cifar.load_cifar(path, prefix)
-            return array_source(images, labs, desc, max_images, subset_seed, resize)
+            return array_source(images, labs, desc, max_images, subset_seed, resize, crop)
         if not name.endswith(".tar"):
             raise AmbientError(
                 f"'{path}' is a compressed tar that is not a CIFAR python archive; images in a "
@@ -83,17 +84,17 @@ def open_source(spec: str | os.PathLike | ImageSource, *, max_images: int | None
                 "uncompressed .tar or a .zip.")
         from ambient_eval.data.containers import TarContainer
 
-        return file_source(TarContainer(path, prefix), max_images, subset_seed, skip_bad, resize, labels)
+        return file_source(TarContainer(path, prefix), max_images, subset_seed, skip_bad, resize, labels, crop)
     if _MNIST_RE.search(name):
         from ambient_eval.data.mnist import load_mnist
 
         images, labs, desc = load_mnist(path)
-        return array_source(images, labs, desc, max_images, subset_seed, resize)
+        return array_source(images, labs, desc, max_images, subset_seed, resize, crop)
     if _CIFAR_FILE_RE.match(path.name):
         from ambient_eval.data import cifar
 
         images, labs, desc = cifar.load_cifar(path, prefix)
-        return array_source(images, labs, desc, max_images, subset_seed, resize)
+        return array_source(images, labs, desc, max_images, subset_seed, resize, crop)
     raise AmbientError(f"Cannot tell what kind of image source '{path}' is. Pass {FORMATS_HELP}.")
 
 
@@ -113,7 +114,8 @@ def _split_prefix(text: str) -> tuple[Path, str]:
 
 
 def array_source(images: np.ndarray, labels: np.ndarray | None, description: str,
-                 max_images: int | None, subset_seed: int, resize: int | None) -> ArraySource:
+                 max_images: int | None, subset_seed: int, resize: int | None,
+                 crop: bool = False) -> ArraySource:
     """ArraySource over `images` (N first) with the seeded subset applied."""
     if images.ndim < 1 or images.shape[0] == 0:
         raise AmbientError(f"{description} contains no images. Point the command at a source with images.")
@@ -121,10 +123,10 @@ def array_source(images: np.ndarray, labels: np.ndarray | None, description: str
         raise AmbientError(f"{description} has {images.shape[0]} images but {labels.shape[0]} labels. "
                            "Store one label per image.")
     index = select_subset(images.shape[0], max_images, subset_seed, description)
-    return ArraySource(images, labels, description=description, index=index, resize=resize)
+    return ArraySource(images, labels, description=description, index=index, resize=resize, crop=crop)
 
 
-def file_source(container, max_images, subset_seed, skip_bad, resize, labels_mode):
+def file_source(container, max_images, subset_seed, skip_bad, resize, labels_mode, crop=False):
     """FileSource over the images of a folder/zip/tar container, subset and labels applied."""
     from ambient_eval.data.files import FileSource, find_labels, image_names
 
@@ -135,4 +137,4 @@ def file_source(container, max_images, subset_seed, skip_bad, resize, labels_mod
         names = [names[i] for i in index]
         labs = None if labs is None else labs[index]
     return FileSource(container, names, labs, resize=resize, skip_bad=skip_bad, subset=index,
-                      class_names=classes)
+                      class_names=classes, crop=crop)

@@ -59,6 +59,8 @@ CASES: list[tuple[str, list[str], str]] = [
      "sFID needs"),
     ("fid-clipscore-without-prompts", ["fid", "{gen}", "--metrics", "clipscore", "--device", "cpu", "--no-report",
                                        "--out", "{out}"], "--prompts FILE"),
+    ("fid-resize-statistics", ["fid", "{gen}", "{stats}", *PIX, "--resize", "16", "--out", "{out}"],
+     "statistics file"),
     ("export-adm-not-npz", ["export-adm", "{gen}", "-o", "{out}/samples.png"], "ending in .npz"),
     # ---- stats ----------------------------------------------------------------------------------
     ("stats-missing-source", ["stats", "{missing}", "--output", "{out}/s.npz", "--features", "pixel-8",
