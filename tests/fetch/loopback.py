@@ -101,9 +101,11 @@ class LoopbackServer:
     def _send(self, h, path: str, data: bytes, chunk: int = 1 << 14) -> None:
         try:
             for i in range(0, len(data), chunk):
+                # Counted before the write: a client can finish reading before write() returns here,
+                # so counting afterwards raced with the test's assertions (flaky under load).
+                self.served[path] += len(data[i:i + chunk])
                 h.wfile.write(data[i:i + chunk])
                 h.wfile.flush()
-                self.served[path] += len(data[i:i + chunk])
                 if self.delay_s:
                     time.sleep(self.delay_s)
         except (BrokenPipeError, ConnectionResetError):

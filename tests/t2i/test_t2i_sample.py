@@ -29,7 +29,7 @@ def test_sample_equals_diffusers(cli, pipes, prompt_file, tmp_path, kind):
 
 
 def test_per_seed_generators_do_not_depend_on_the_batch(pipes):
-    """diffusers with a list of generators draws each image's latents alone: batch == single calls."""
+    """diffusers with a list of generators draws each image's latents alone: batch == single calls (to 1 level)."""
     import diffusers
     import torch
 
@@ -39,7 +39,11 @@ def test_per_seed_generators_do_not_depend_on_the_batch(pipes):
     batched = pipe(prompt=PROMPTS, num_inference_steps=STEPS, output_type="np",
                    generator=[torch.Generator("cpu").manual_seed(s) for s in SEEDS]).images
     single = diffusers_images(pipes["sd"], "sd", SEEDS, STEPS, prompts=PROMPTS)
-    np.testing.assert_array_equal((batched * 255).round().astype(np.uint8), single)
+    # Same latents per seed; a batched network call may round a float reduction differently from a
+    # single one on some CPU kernels (seen: 1 pixel of 2304 off by one grey level). Our CPU path makes
+    # single calls (bit-identical, test above); this bounds what a batched (GPU) call can differ by.
+    diff = np.abs((batched * 255).round().astype(np.int16) - single.astype(np.int16))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01, (diff.max(), (diff > 0).mean())
 
 
 def test_options_and_provenance(cli, pipes, prompt_file, tmp_path):
