@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ambient_eval.cli.conditioning_options import (EDM_STEPS, ClassSpec, Guidance, Lora, LoraScale,
+from ambient_eval.cli.conditioning_options import (EDM_STEPS, ClassSpec, Gnet, Guidance, Lora, LoraScale,
                                                    NegativePrompt, PipelineSteps, Prompts, Scheduler,
                                                    conditioning, edm_class)
 
@@ -48,6 +48,7 @@ def sample(
     class_label: ClassSpec = None,
     prompts: Prompts = None,
     guidance: Guidance = None,
+    gnet: Gnet = None,
     negative_prompt: NegativePrompt = None,
     scheduler: Scheduler = None,
     lora: Lora = None,
@@ -114,7 +115,7 @@ def sample(
     from ambient_eval.sampling.samplers import SamplerConfig
     from ambient_eval.sampling.seeds import parse_seeds
 
-    cond = conditioning(class_label, prompts, guidance, negative_prompt, scheduler, steps, lora, lora_scale)
+    cond = conditioning(class_label, prompts, guidance, negative_prompt, scheduler, steps, lora, lora_scale, gnet)
     if seeds is None and cond.default_seeds() is None:
         raise AmbientError("Pass --seeds (e.g. --seeds 0-49999), or --prompts FILE to generate "
                            "every prompt once.")
