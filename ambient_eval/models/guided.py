@@ -55,6 +55,18 @@ class GuidedDenoiser(Denoiser):
                                  "float32"}
 
 
+def guidance_info(denoiser) -> dict:
+    """Guidance settings of a (possibly guided) denoiser; {} when unguided."""
+    return denoiser.guidance_provenance() if isinstance(denoiser, GuidedDenoiser) else {}
+
+
+def guidance_note(denoiser) -> str:
+    """', guidance W, gnet NAME' for sample descriptions; '' when unguided."""
+    if not isinstance(denoiser, GuidedDenoiser):
+        return ""
+    return f", guidance {denoiser.w:g}, gnet {Path(str(guidance_info(denoiser)['gnet'])).name}"
+
+
 def non_pipeline_flags(cond, fmt: str, path: Path) -> list[str]:
     """Validate --gnet / --guidance for a non-pipeline checkpoint => pipeline-only flags left over."""
     gnet, w = cond.gnet, cond.guidance

@@ -111,7 +111,9 @@ def test_model_source_fingerprint_covers_gnet_and_w(nets):
 
     def fp(**kw):
         m = load_model(main, trust_pickle=True, device="cpu", conditioning=Conditioning(**kw))
-        return ModelSource(m, SEEDS, cfg=SamplerConfig(steps=STEPS), device="cpu").fingerprint()
+        src = ModelSource(m, SEEDS, cfg=SamplerConfig(steps=STEPS), device="cpu")
+        assert ("guidance" in src.description) == (kw.get("guidance", 1) != 1), src.description
+        return src.fingerprint()
 
     fps = [fp(), fp(gnet=str(nets["uncond"][0]), guidance=1.4), fp(gnet=str(nets["uncond"][0]), guidance=2.0),
            fp(gnet=str(nets["xs"][0]), guidance=1.4), fp(gnet=str(nets["xs"][0]), guidance=1.0)]
