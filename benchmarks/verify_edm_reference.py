@@ -111,9 +111,9 @@ EDM2_CHILD = textwrap.dedent('''
     unet = dict(model_channels=32, channel_mult=[1, 2], num_blocks=1, attn_resolutions=[4], logvar_channels=16)
     configs = {'edm2-pixel-cond': (3, 10, 'rgb'), 'edm2-pixel-uncond': (3, 0, None),
                'edm2-latent-cond': (4, 10, 'vae'), 'edm2-latent-uncond': (4, 0, 'vae'),
-               'edm2-pixel-cond-xs': (3, 10, 'rgb')}    # smaller net: the autoguidance gnet
+               'edm2-pixel-cond-xs': (3, 10, 'rgb'), 'edm2-pixel-uncond-xs': (3, 0, None)}  # -xs: autoguidance gnets
     guided = [('edm2-pixel-cond', 'edm2-pixel-uncond', 1.4), ('edm2-pixel-cond', 'edm2-pixel-cond-xs', 2.1),
-              ('edm2-latent-cond', 'edm2-latent-uncond', 1.7), ('edm2-pixel-uncond', 'edm2-pixel-cond-xs', 2.85)]
+              ('edm2-latent-cond', 'edm2-latent-uncond', 1.7), ('edm2-pixel-uncond', 'edm2-pixel-uncond-xs', 2.85)]
     manifest = []
     for k, (name, (ch, label_dim, enc)) in enumerate(configs.items()):
         torch.manual_seed(k)
