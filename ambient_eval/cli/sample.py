@@ -105,6 +105,9 @@ def sample(
       ambient-eval sample edm2-img512-s.pkl --trust-pickle --vae sd-vae-ft-mse/ \\
           --steps 32 --seeds 0-99 -o s/
 
+      ambient-eval sample edm2-img512-xs.pkl --gnet edm2-img512-xs-uncond.pkl \\
+          --guidance 1.4 --trust-pickle --vae sd-vae-ft-mse/ --seeds 0-99 -o s/
+
       torchrun --nproc_per_node=4 -m ambient_eval sample run/model \\
           --seeds 0-49999 --out s/
     """
