@@ -4,7 +4,8 @@ Each case: (id, argv, needle). argv tokens may hold placeholders filled from the
 test_bad_inputs.py: {gen} {ref} {ref16} {mixed} {bad} {empty} {txt} {stats} {stats4} {npz} {samples}
 {seedsA} {seedsB} {named} {res} {mem} {badjson} {notres} {gate} {gatebad} {gateunk} {ckpt} {pkl} {nonempty}
 {jsonl} {missing} (EDM2 pixel snapshots: {edm2} 4 classes, {edm2u} unconditional, {edm2r16}
-16x16, {edm2l5} 5 classes; {edmpkl} an EDM snapshot), and {out} (a fresh, not yet existing output directory per case). Every case must
+16x16, {edm2l5} 5 classes; {edmpkl} an EDM snapshot; {dit} a DiTPipeline model_index.json
+only), and {out} (a fresh, not yet existing output directory per case). Every case must
 exit 2 with one unwrapped paragraph on stderr that contains `needle`, no traceback, and nothing in {out}.
 """
 from __future__ import annotations
@@ -104,6 +105,7 @@ CASES: list[tuple[str, list[str], str]] = [
         ("gnet-other-classes", "{edm2}", ["--gnet", "{edm2l5}", "--guidance", "1.4"], "5 classes"),
         ("gnet-on-edm-snapshot", "{edmpkl}", ["--gnet", "{edm2u}", "--guidance", "1.4"], "EDM network snapshot"),
         ("gnet-on-native", "{ckpt}", ["--gnet", "{edm2u}", "--guidance", "1.4"], "Drop --gnet"),
+        ("gnet-on-pipeline", "{dit}", ["--gnet", "{edm2u}", "--guidance", "4"], "guided by --guidance alone"),
         ("guidance-not-finite", "{edm2}", ["--gnet", "{edm2u}", "--guidance", "nan"], "finite"))],
     # ---- train / corrupt / annotate -------------------------------------------------------------
     ("train-missing-data", ["train", "{missing}", "--out", "{out}", "--steps", "1", "--device", "cpu"],

@@ -67,6 +67,9 @@ def world(tmp_path_factory):
                      ("edm2l5", dict(rgb, label_dim=5)), ("edmpkl", {})):
         write_snapshot(root / f"{name}.pkl", **kw)
         w[name] = root / f"{name}.pkl"
+    (root / "dit").mkdir()
+    (root / "dit" / "model_index.json").write_text('{"_class_name": "DiTPipeline"}')   # refused before loading
+    w["dit"] = root / "dit"
     w.update(mixed=root / "mixed", bad=root / "bad", empty=root / "empty", nonempty=root / "nonempty",
              txt=root / "notes.txt", npz=root / "foo.npz", stats=root / "stats.npz", stats4=root / "stats4.npz",
              res=root / "res" / "results.json", mem=root / "mem" / "results.json", badjson=root / "bad.json",
