@@ -41,7 +41,8 @@ class GuidedDenoiser(Denoiser):
         return self.net.round_sigma(sigma)
 
     def forward(self, x, sigma, class_labels=None):  # NCHW float32, (N,)|scalar, NC|None => NCHW float32
-        # EDM2 generate_images.py: Dx = net(x, t, labels); ref_Dx = gnet(x, t, labels); ref_Dx.lerp(Dx, w)
+        # Karras et al. 2024 (autoguidance) Eq. 1: D_w = D_0 + w (D_1 - D_0), evaluated as EDM2's
+        # generate_images.py does: ref_Dx.lerp(Dx, w) on float32 outputs, both nets with the same labels
         D_1 = self.net(x, sigma, class_labels).to(torch.float32)
         D_0 = self.gnet(x, sigma, class_labels).to(torch.float32)
         return D_0.lerp(D_1, self.w)
