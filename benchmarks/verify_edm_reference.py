@@ -11,6 +11,8 @@ the checkout's own classes, save them as its training loop does (EDM: {'ema', 'l
 StackedRandomGenerator (EDM: generate.py's edm_sampler and its main() batch logic; EDM2:
 generate_images.generate_images, latent models decoded by its StabilityVAEEncoder with the VAE
 loader pointed at a tiny random diffusers AutoencoderKL saved locally).
+EDM2 guidance: generate_images(net, gnet=PKL, guidance=W) with an unconditional gnet (classifier-free
+guidance) and a smaller conditional gnet (autoguidance); ours with --gnet PKL --guidance W.
 Phase 2, in a child process WITHOUT the checkout: `ambient-eval sample MODEL --trust-pickle` with the
 same seeds / steps / churn / class, and a byte comparison of every PNG. CPU, 5-15 minutes.
 Not part of the test suite (it needs the reference code).
@@ -98,6 +100,7 @@ EDM2_CHILD = textwrap.dedent('''
     import generate_images as g2
     from diffusers import AutoencoderKL
     out, settings, seeds = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+    guided_only = len(sys.argv) > 4 and sys.argv[4] == 'guided-only'
     torch.manual_seed(0)
     vae_dir = os.path.join(out, 'vae')
     AutoencoderKL(down_block_types=('DownEncoderBlock2D',) * 2, up_block_types=('UpDecoderBlock2D',) * 2,
@@ -107,11 +110,15 @@ EDM2_CHILD = textwrap.dedent('''
         AutoencoderKL.from_pretrained(vae_dir).eval().requires_grad_(False).to(device)
     unet = dict(model_channels=32, channel_mult=[1, 2], num_blocks=1, attn_resolutions=[4], logvar_channels=16)
     configs = {'edm2-pixel-cond': (3, 10, 'rgb'), 'edm2-pixel-uncond': (3, 0, None),
-               'edm2-latent-cond': (4, 10, 'vae'), 'edm2-latent-uncond': (4, 0, 'vae')}
+               'edm2-latent-cond': (4, 10, 'vae'), 'edm2-latent-uncond': (4, 0, 'vae'),
+               'edm2-pixel-cond-xs': (3, 10, 'rgb'), 'edm2-pixel-uncond-xs': (3, 0, None)}  # -xs: autoguidance gnets
+    guided = [('edm2-pixel-cond', 'edm2-pixel-uncond', 1.4), ('edm2-pixel-cond', 'edm2-pixel-cond-xs', 2.1),
+              ('edm2-latent-cond', 'edm2-latent-uncond', 1.7), ('edm2-pixel-uncond', 'edm2-pixel-uncond-xs', 2.85)]
     manifest = []
     for k, (name, (ch, label_dim, enc)) in enumerate(configs.items()):
         torch.manual_seed(k)
-        net = networks_edm2.Precond(img_resolution=8, img_channels=ch, label_dim=label_dim, **unet)
+        net = networks_edm2.Precond(img_resolution=8, img_channels=ch, label_dim=label_dim,
+                                    **dict(unet, model_channels=16 if name.endswith('-xs') else 32))
         with torch.no_grad():                      # EDM2 zero-initialises the gains
             net.unet.out_gain.fill_(0.7)
             for n_, p in net.named_parameters():
@@ -125,6 +132,8 @@ EDM2_CHILD = textwrap.dedent('''
         pkl = os.path.join(out, name + '.pkl')
         with open(pkl, 'wb') as f:
             pickle.dump(data, f)
+        if guided_only or name.endswith('-xs'):
+            continue
         for sname, skw in settings.items():
             for cls in ([None, 3] if label_dim else [None]):
                 for steps in ((18, 32) if sname == 'churn-s1' else (18,)):
@@ -135,17 +144,29 @@ EDM2_CHILD = textwrap.dedent('''
                         pass
                     manifest.append(dict(tag=tag, pkl=pkl, cls=cls, steps=steps,
                                          vae=vae_dir if enc == 'vae' else None, **skw))
+    for name, gname, w in guided:                   # generate_images(net, gnet=..., guidance=W)
+        pkl, gpkl = (os.path.join(out, n + '.pkl') for n in (name, gname))
+        for sname in ('det', 'churn'):
+            skw = settings[sname]
+            for cls in ([None, 3] if configs[name][1] else [None]):
+                tag = f'{name}__gnet-{gname}__w{w}__{sname}__class{cls}'
+                for _ in g2.generate_images(pkl, gnet=gpkl, guidance=w, outdir=os.path.join(out, 'ref', tag),
+                                            seeds=seeds, class_idx=cls, max_batch_size=8,
+                                            device=torch.device('cpu'), num_steps=18, verbose=False, **skw):
+                    pass
+                manifest.append(dict(tag=tag, pkl=pkl, cls=cls, steps=18, gnet=gpkl, guidance=w,
+                                     vae=vae_dir if configs[name][2] == 'vae' else None, **skw))
     json.dump(manifest, open(os.path.join(out, 'manifest.json'), 'w'), indent=1)
 ''')
 
 
-def run_reference(child_src: str, checkout: Path, out: Path) -> None:
+def run_reference(child_src: str, checkout: Path, out: Path, guided_only: bool = False) -> None:
     out.mkdir(parents=True, exist_ok=True)
     script = out / "reference_child.py"
     script.write_text(child_src)
     env = dict(os.environ, PYTHONPATH=str(checkout))
-    subprocess.run([sys.executable, str(script), str(out), json.dumps(SETTINGS), json.dumps(SEEDS)],
-                   check=True, cwd=str(checkout), env=env)
+    subprocess.run([sys.executable, str(script), str(out), json.dumps(SETTINGS), json.dumps(SEEDS),
+                    "guided-only" if guided_only else "all"], check=True, cwd=str(checkout), env=env)
 
 
 def compare(out: Path, repo: Path) -> int:
@@ -168,6 +189,8 @@ def compare(out: Path, repo: Path) -> int:
             cmd += ["--class", str(m["cls"])]
         if m.get("vae"):
             cmd += ["--vae", m["vae"]]
+        if m.get("gnet"):
+            cmd += ["--gnet", m["gnet"], "--guidance", str(m["guidance"])]
         r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd="/")
         if r.returncode:
             print(f"{m['tag']}: exit {r.returncode}\n{r.stderr[-1000:]}")
@@ -189,6 +212,7 @@ def main() -> int:
     ap.add_argument("--edm", type=Path, help="local checkout of NVlabs/edm")
     ap.add_argument("--edm2", type=Path, help="local checkout of NVlabs/edm2")
     ap.add_argument("--work", type=Path, default=Path("edm-verification"), help="scratch folder")
+    ap.add_argument("--guided-only", action="store_true", help="EDM2: only the --gnet/--guidance cases")
     a = ap.parse_args()
     repo = Path(__file__).resolve().parents[1]
     bad = 0
@@ -196,7 +220,7 @@ def main() -> int:
         if checkout is None:
             continue
         out = (a.work / flag).resolve()
-        run_reference(child, checkout.resolve(), out)
+        run_reference(child, checkout.resolve(), out, a.guided_only and flag == "edm2")
         bad += compare(out, repo)
     print(f"mismatching cases: {bad}")
     return 1 if bad else 0

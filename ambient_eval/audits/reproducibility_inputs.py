@@ -128,6 +128,7 @@ def open_samples(path: Path, seeds: Sequence[int], label: str) -> ModelSamples:
 def open_checkpoint(path: Path, seeds: Sequence[int], label: str, sampler: SamplerSettings,
                     fmt: str | None = None) -> ModelSamples:
     """A checkpoint: loaded now (validates format, resolution, channels), sampled lazily in batches."""
+    from ambient_eval.models.guided import guidance_info
     from ambient_eval.sampling import model_source
 
     src = model_source(str(path), list(seeds), batch_size=sampler.batch_size, steps=sampler.steps,
@@ -139,7 +140,8 @@ def open_checkpoint(path: Path, seeds: Sequence[int], label: str, sampler: Sampl
                         source=src, info={"kind": "checkpoint", "path": str(path),
                                           "format": getattr(den, "checkpoint_format", None),
                                           "weights_sha256": getattr(den, "weights_sha256", None),
-                                          "fingerprint": src.fingerprint(), "steps": sampler.steps})
+                                          "fingerprint": src.fingerprint(), "steps": sampler.steps,
+                                          **guidance_info(den)})
 
 
 def from_denoiser(denoiser: Any, seeds: Sequence[int], label: str, sampler: SamplerSettings) -> ModelSamples:

@@ -2,8 +2,8 @@
 
     def cmd(..., class_: ClassSpec = None, prompts: Prompts = None, guidance: Guidance = None,
             negative_prompt: NegativePrompt = None, scheduler: Scheduler = None,
-            lora: Lora = None, lora_scale: LoraScale = 1.0)
-    cond = conditioning(class_, prompts, guidance, negative_prompt, scheduler, steps, lora, lora_scale)
+            lora: Lora = None, lora_scale: LoraScale = 1.0, gnet: Gnet = None)
+    cond = conditioning(class_, prompts, guidance, negative_prompt, scheduler, steps, lora, lora_scale, gnet)
 """
 from __future__ import annotations
 
@@ -25,7 +25,12 @@ Prompts = Annotated[Optional[Path], typer.Option(
     "seed is s); without --seeds every row is generated once.", metavar="FILE")]
 Guidance = Annotated[Optional[float], typer.Option(
     "--guidance", help="Classifier-free guidance weight of diffusers pipelines [default: the "
-    "pipeline's own, e.g. SD 7.5, SDXL 5, DiT 4, LCM 8.5].", metavar="W")]
+    "pipeline's own, e.g. SD 7.5, SDXL 5, DiT 4, LCM 8.5]; EDM2 snapshots: W with --gnet "
+    "[default: 1, no guidance].", metavar="W")]
+Gnet = Annotated[Optional[Path], typer.Option(
+    "--gnet", help="EDM2 snapshots: guiding network .pkl (needs --trust-pickle and --guidance W), as "
+    "EDM2's generate_images.py: the unconditional net (classifier-free guidance) or a smaller / "
+    "less-trained net (autoguidance); D = D_gnet + W (D - D_gnet).", metavar="PKL")]
 NegativePrompt = Annotated[Optional[str], typer.Option(
     "--negative-prompt", help="SD / SDXL: text for the unconditional branch of guidance.",
     metavar="TEXT")]
@@ -44,13 +49,14 @@ PipelineSteps = Annotated[Optional[int], typer.Option(
 
 
 def conditioning(class_spec=None, prompts=None, guidance=None, negative_prompt=None, scheduler=None,
-                 steps=None, lora=None, lora_scale: float = 1.0):
+                 steps=None, lora=None, lora_scale: float = 1.0, gnet=None):
     """CLI values => ambient_eval.sampling.conditioning.Conditioning (validated)."""
     from ambient_eval.sampling.conditioning import Conditioning
 
     return Conditioning(class_spec=class_spec, prompts=None if prompts is None else str(prompts),
                         guidance=guidance, negative_prompt=negative_prompt, scheduler=scheduler,
-                        steps=steps, lora=tuple(str(p) for p in lora or ()), lora_scale=lora_scale)
+                        steps=steps, lora=tuple(str(p) for p in lora or ()), lora_scale=lora_scale,
+                        gnet=None if gnet is None else str(gnet))
 
 
 def edm_class(class_spec):

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ambient_eval.cli.conditioning_options import (ClassSpec, Guidance, Lora, LoraScale, NegativePrompt,
+from ambient_eval.cli.conditioning_options import (ClassSpec, Gnet, Guidance, Lora, LoraScale, NegativePrompt,
                                                    PipelineSteps, Prompts, Scheduler, conditioning)
 from ambient_eval.cli.safe_echo import echo
 from ambient_eval.cli.options import Batch, Device, TrustPickle
@@ -108,6 +108,7 @@ def fid_command(
     class_label: ClassSpec = None,
     prompts: Prompts = None,
     guidance: Guidance = None,
+    gnet: Gnet = None,
     negative_prompt: NegativePrompt = None,
     scheduler: Scheduler = None,
     lora: Lora = None,
@@ -203,7 +204,7 @@ def fid_command(
                           repeats=repeats, prompts=None if model else prompts, clip_model=clip_model,
                           clip_weights=clip_weights, classifier=classifier, conditioning=conditioning(
                               class_label, prompts if model else None, guidance, negative_prompt, scheduler,
-                              steps, lora, lora_scale), resize=resize)
+                              steps, lora, lora_scale, gnet), resize=resize)
         if not is_main():
             return
         _check_compare([*earlier, res], [*(str(p) for p in compare or []), "this run"])

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ambient_eval.cli.conditioning_options import (ClassSpec, Guidance, Lora, LoraScale, NegativePrompt,
+from ambient_eval.cli.conditioning_options import (ClassSpec, Gnet, Guidance, Lora, LoraScale, NegativePrompt,
                                                    PipelineSteps, Prompts, Scheduler, conditioning)
 from ambient_eval.cli.options import Device, TrustPickle
 
@@ -27,6 +27,7 @@ def memorization(
     class_label: ClassSpec = None,
     prompts: Prompts = None,
     guidance: Guidance = None,
+    gnet: Gnet = None,
     negative_prompt: NegativePrompt = None,
     scheduler: Scheduler = None,
     lora: Lora = None,
@@ -137,7 +138,7 @@ def memorization(
     if not samples and not model:
         raise AmbientError("No generated samples given. Pass SAMPLES... (folders, zips, arrays) or "
                            "--model CKPT --seeds 0-9999.")
-    cond = conditioning(class_label, prompts, guidance, negative_prompt, scheduler, steps, lora, lora_scale)
+    cond = conditioning(class_label, prompts, guidance, negative_prompt, scheduler, steps, lora, lora_scale, gnet)
     if model and not seeds and cond.default_seeds() is None:
         raise AmbientError("--model needs --seeds (e.g. --seeds 0-9999) to know which samples to generate.")
     # Validate every output location before long work.

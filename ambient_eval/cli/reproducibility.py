@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ambient_eval.cli.conditioning_options import (EDM_STEPS, ClassSpec, Guidance, Lora, LoraScale,
+from ambient_eval.cli.conditioning_options import (EDM_STEPS, ClassSpec, Gnet, Guidance, Lora, LoraScale,
                                                    NegativePrompt, PipelineSteps, Prompts, Scheduler,
                                                    conditioning)
 from ambient_eval.cli.options import Device, TrustPickle
@@ -60,6 +60,7 @@ def reproducibility(
     class_label: ClassSpec = None,
     prompts: Prompts = None,
     guidance: Guidance = None,
+    gnet: Gnet = None,
     negative_prompt: NegativePrompt = None,
     scheduler: Scheduler = None,
     lora: Lora = None,
@@ -115,7 +116,7 @@ def reproducibility(
     claim_output_dir(out)   # a concurrent run on the same --out stops here (exit 2)
     if report is not None:
         _check_writable_target(report, "report")
-    cond = conditioning(class_label, prompts, guidance, negative_prompt, scheduler, steps, lora, lora_scale)
+    cond = conditioning(class_label, prompts, guidance, negative_prompt, scheduler, steps, lora, lora_scale, gnet)
     seed_list = parse_seeds(seeds) if seeds else (cond.default_seeds() or parse_seeds("0-999"))
     opts = ReproOptions(embed=embed, weights=weights, threshold=threshold, n_boot=bootstrap, cache=cache,
                         sampler=SamplerSettings(steps=steps or EDM_STEPS, batch_size=batch, device=device,

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ambient_eval.cli.conditioning_options import (EDM_STEPS, ClassSpec, Guidance, Lora, LoraScale,
+from ambient_eval.cli.conditioning_options import (EDM_STEPS, ClassSpec, Gnet, Guidance, Lora, LoraScale,
                                                    NegativePrompt, PipelineSteps, Prompts, Scheduler,
                                                    conditioning, edm_class)
 
@@ -48,6 +48,7 @@ def sample(
     class_label: ClassSpec = None,
     prompts: Prompts = None,
     guidance: Guidance = None,
+    gnet: Gnet = None,
     negative_prompt: NegativePrompt = None,
     scheduler: Scheduler = None,
     lora: Lora = None,
@@ -104,6 +105,9 @@ def sample(
       ambient-eval sample edm2-img512-s.pkl --trust-pickle --vae sd-vae-ft-mse/ \\
           --steps 32 --seeds 0-99 -o s/
 
+      ambient-eval sample edm2-img512-xs.pkl --gnet edm2-img512-xs-uncond.pkl \\
+          --guidance 1.4 --trust-pickle --vae sd-vae-ft-mse/ --seeds 0-99 -o s/
+
       torchrun --nproc_per_node=4 -m ambient_eval sample run/model \\
           --seeds 0-49999 --out s/
     """
@@ -114,7 +118,7 @@ def sample(
     from ambient_eval.sampling.samplers import SamplerConfig
     from ambient_eval.sampling.seeds import parse_seeds
 
-    cond = conditioning(class_label, prompts, guidance, negative_prompt, scheduler, steps, lora, lora_scale)
+    cond = conditioning(class_label, prompts, guidance, negative_prompt, scheduler, steps, lora, lora_scale, gnet)
     if seeds is None and cond.default_seeds() is None:
         raise AmbientError("Pass --seeds (e.g. --seeds 0-49999), or --prompts FILE to generate "
                            "every prompt once.")

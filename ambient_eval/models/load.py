@@ -77,10 +77,16 @@ def load_model(path: str | os.PathLike, *, format: str | None = None, trust_pick
     fmt = format or detect_format(p)
     dev = resolve_device(device)
     if fmt == "diffusers" and p.is_dir() and pipeline_class(p) in PIPELINES:
+        if conditioning is not None and conditioning.gnet is not None:
+            raise AmbientError(f"--gnet guides EDM2 network snapshots (.pkl); '{p}' is a diffusers "
+                               "pipeline, guided by --guidance alone. Drop --gnet.")
         model = load_pipeline(p, conditioning=conditioning, device=dev, trust_pickle=trust_pickle)
         return model
-    if conditioning is not None and conditioning.pipeline_only:
-        raise AmbientError(f"{', '.join(conditioning.pipeline_only)} only apply to diffusers "
+    from ambient_eval.models.guided import apply_guidance, non_pipeline_flags
+
+    extra = [] if conditioning is None else non_pipeline_flags(conditioning, fmt, p)
+    if extra:
+        raise AmbientError(f"{', '.join(extra)} only apply to diffusers "
                            f"conditional pipelines ({', '.join(PIPELINES)}); '{p}' is a {fmt} "
                            "checkpoint. Drop them.")
     if fmt == "native":
@@ -97,4 +103,4 @@ def load_model(path: str | os.PathLike, *, format: str | None = None, trust_pick
         model = load_edm_pickle(p, dev, trust_pickle=trust_pickle, vae=vae)
     model.checkpoint_format = fmt
     model.checkpoint_path = str(p)
-    return model
+    return apply_guidance(model, conditioning, device=dev, trust_pickle=trust_pickle, vae=vae)

@@ -33,6 +33,7 @@ class Conditioning:
     steps: int | None = None            # inference steps; None: the pipeline's default
     lora: tuple[str, ...] = ()          # LoRA adapter paths (diffusers load_lora_weights formats)
     lora_scale: float = 1.0             # weight of every adapter
+    gnet: str | None = None             # EDM2 guiding network pickle (models.guided); None: no gnet
 
     def __post_init__(self) -> None:
         if self.class_spec is not None:

@@ -127,8 +127,10 @@ def provenance(denoiser, class_label) -> dict:
     scheme = NOISE_SCHEME if convention(denoiser) != EDM2 else (
         NOISE_SCHEME.replace("churn randn float64 every step", "churn randn float32 on churn steps only")
         + "; EDM2 float32 sampler")
+    from ambient_eval.models.guided import guidance_info
+
     return {"noise": scheme, "labels": labels,
-            "vae": None if decoder is None else decoder.describe()}
+            "vae": None if decoder is None else decoder.describe(), **guidance_info(denoiser)}
 
 
 def resolve_net_batch(net_batch, device: torch.device) -> int | None:

@@ -14,6 +14,7 @@ import torch
 
 from ambient_eval.data.base import ImageSource
 from ambient_eval.errors import AmbientError
+from ambient_eval.models.guided import guidance_note
 from ambient_eval.sampling.execution import EXECUTION_KEY, execution
 from ambient_eval.sampling.generate import generate, image_resolution, provenance, resolve_labels
 from ambient_eval.sampling.samplers import SamplerConfig
@@ -42,7 +43,8 @@ class ModelSource(ImageSource):
         self._pos = {s: i for i, s in enumerate(self.seeds)}
         self.description = description or (
             f"model {getattr(denoiser, 'checkpoint_path', type(denoiser).__name__)} "
-            f"seeds {format_seeds(self.seeds)} ({self.cfg.sampler}, {self.cfg.steps} steps)")
+            f"seeds {format_seeds(self.seeds)} ({self.cfg.sampler}, {self.cfg.steps} steps"
+            f"{guidance_note(denoiser)})")
 
     def __len__(self) -> int:
         return len(self.seeds)

@@ -3,7 +3,9 @@
 Each case: (id, argv, needle). argv tokens may hold placeholders filled from the fixture world in
 test_bad_inputs.py: {gen} {ref} {ref16} {mixed} {bad} {empty} {txt} {stats} {stats4} {npz} {samples}
 {seedsA} {seedsB} {named} {res} {mem} {badjson} {notres} {gate} {gatebad} {gateunk} {ckpt} {pkl} {nonempty}
-{jsonl} {missing}, and {out} (a fresh, not yet existing output directory per case). Every case must
+{jsonl} {missing} (EDM2 pixel snapshots: {edm2} 4 classes, {edm2u} unconditional, {edm2r16}
+16x16, {edm2l5} 5 classes; {edmpkl} an EDM snapshot; {dit} a DiTPipeline model_index.json
+only), and {out} (a fresh, not yet existing output directory per case). Every case must
 exit 2 with one unwrapped paragraph on stderr that contains `needle`, no traceback, and nothing in {out}.
 """
 from __future__ import annotations
@@ -40,6 +42,9 @@ CASES: list[tuple[str, list[str], str]] = [
     ("fid-repeats-without-model", ["fid", "{gen}", "{ref}", *PIX, "--repeats", "2", "--out", "{out}"],
      "--model"),
     ("fid-model-without-seeds", ["fid", "--model", "{ckpt}", "{ref}", *PIX, "--out", "{out}"], "--seeds"),
+    ("fid-model-gnet-other-classes", ["fid", "--model", "{edm2}", "--trust-pickle", "--gnet", "{edm2l5}",
+                                      "--guidance", "2", "--seeds", "0-3", "{ref}", *PIX, "--out", "{out}"],
+     "5 classes"),
     ("fid-model-reversed-seeds", ["fid", "--model", "{ckpt}", "--seeds", "9-0", "{ref}", *PIX, "--out", "{out}"],
      "reversed"),
     ("fid-pickle-without-trust", ["fid", "--model", "{pkl}", "--seeds", "0-3", "{ref}", *PIX, "--out", "{out}"],
@@ -93,6 +98,17 @@ CASES: list[tuple[str, list[str], str]] = [
     ("sample-class-not-a-class", ["sample", "{ckpt}", "--seeds", "0-3", "--out", "{out}", "--device", "cpu",
                                   "--class", "many"], "not a class index"),
     ("sample-no-seeds-no-prompts", ["sample", "{ckpt}", "--out", "{out}", "--device", "cpu"], "--seeds"),
+    *[(f"sample-{cid}", ["sample", main, "--trust-pickle", *extra, "--seeds", "0-3", "--out", "{out}",
+                         "--device", "cpu"], needle) for cid, main, extra, needle in (
+        ("gnet-without-guidance", "{edm2}", ["--gnet", "{edm2u}"], "without --guidance"),
+        ("guidance-without-gnet", "{edm2}", ["--guidance", "1.4"], "--gnet PKL"),
+        ("gnet-missing", "{edm2}", ["--gnet", "{missing}", "--guidance", "1.4"], "does not exist"),
+        ("gnet-other-resolution", "{edm2}", ["--gnet", "{edm2r16}", "--guidance", "1.4"], "same resolution"),
+        ("gnet-other-classes", "{edm2}", ["--gnet", "{edm2l5}", "--guidance", "1.4"], "5 classes"),
+        ("gnet-on-edm-snapshot", "{edmpkl}", ["--gnet", "{edm2u}", "--guidance", "1.4"], "EDM network snapshot"),
+        ("gnet-on-native", "{ckpt}", ["--gnet", "{edm2u}", "--guidance", "1.4"], "Drop --gnet"),
+        ("gnet-on-pipeline", "{dit}", ["--gnet", "{edm2u}", "--guidance", "4"], "guided by --guidance alone"),
+        ("guidance-not-finite", "{edm2}", ["--gnet", "{edm2u}", "--guidance", "nan"], "finite"))],
     # ---- train / corrupt / annotate -------------------------------------------------------------
     ("train-missing-data", ["train", "{missing}", "--out", "{out}", "--steps", "1", "--device", "cpu"],
      "does not exist"),
@@ -129,6 +145,8 @@ CASES: list[tuple[str, list[str], str]] = [
     ("mem-unknown-embed", ["memorization", "{gen}", "--train", "{ref}", "--embed", "nosuchnet", "--device",
                            "cpu", "--no-cache", "--out", "{out}", "--report", "{out}/r.html"], "nosuchnet"),
     ("mem-model-without-seeds", ["memorization", "--model", "{ckpt}", "--train", "{ref}", *MEM], "--seeds"),
+    ("mem-model-guidance-without-gnet", ["memorization", "--model", "{edm2}", "--trust-pickle", "--guidance",
+                                         "2", "--seeds", "0-3", "--train", "{ref}", *MEM], "--gnet PKL"),
     ("mem-corrupt-sample", ["memorization", "{bad}", "--train", "{ref}", *MEM], "Remove or replace"),
     ("mem-carlini-few-train", ["memorization", "{gen}", "--train", "{ref}", "--carlini", *MEM], "--carlini"),
     ("mem-carlini-delta-0", ["memorization", "{gen}", "--train", "{ref}", "--carlini-delta", "0", *MEM],
@@ -138,6 +156,8 @@ CASES: list[tuple[str, list[str], str]] = [
      "--index flat"),
     # ---- reproducibility ------------------------------------------------------------------------
     ("repro-one-model", ["reproducibility", "{seedsA}", *REP, "--seeds", "0-3"], "at least two models"),
+    ("repro-gnet-other-resolution", ["reproducibility", "{edm2}", "{edm2u}", "--trust-pickle", "--gnet",
+                                     "{edm2r16}", "--guidance", "2", *REP, "--seeds", "0-3"], "same resolution"),
     ("repro-missing-model", ["reproducibility", "{seedsA}", "{missing}", *REP, "--seeds", "0-3"],
      "does not exist"),
     ("repro-seed-not-sampled", ["reproducibility", "{seedsA}", "{seedsB}", *REP, "--seeds", "0-99"], "seed"),

@@ -60,6 +60,16 @@ def world(tmp_path_factory):
     torch.manual_seed(0)
     cfg = native_config(UNetConfig.tiny(8))
     w["ckpt"] = save_native(build_native_model(cfg), root / "ckpt", cfg, {})
+    from tests.models.edm_writer import write_snapshot
+
+    rgb = dict(encoder_vae="rgb", encoder_class="StandardRGBEncoder")     # EDM2 pixel snapshots
+    for name, kw in (("edm2", dict(rgb, label_dim=4)), ("edm2u", rgb), ("edm2r16", dict(rgb, img_resolution=16)),
+                     ("edm2l5", dict(rgb, label_dim=5)), ("edmpkl", {})):
+        write_snapshot(root / f"{name}.pkl", **kw)
+        w[name] = root / f"{name}.pkl"
+    (root / "dit").mkdir()
+    (root / "dit" / "model_index.json").write_text('{"_class_name": "DiTPipeline"}')   # refused before loading
+    w["dit"] = root / "dit"
     w.update(mixed=root / "mixed", bad=root / "bad", empty=root / "empty", nonempty=root / "nonempty",
              txt=root / "notes.txt", npz=root / "foo.npz", stats=root / "stats.npz", stats4=root / "stats4.npz",
              res=root / "res" / "results.json", mem=root / "mem" / "results.json", badjson=root / "bad.json",
