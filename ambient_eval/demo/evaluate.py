@@ -27,10 +27,12 @@ REAL_EMBED = ("sscd", "dinov2")     # --embed names tried for the audits, in ord
 def probe_real_features(s: DemoSettings) -> dict[str, str | None]:
     """{'fid': extractor name | None, 'embed': embed name | None}: official weights found locally.
 
-    Weight resolution only looks at $AMBIENT_EVAL_WEIGHTS and the libraries' caches; a missing
-    file is an AmbientError (caught here), so nothing is ever downloaded."""
+    Weight resolution looks at $AMBIENT_EVAL_WEIGHTS, the libraries' caches and our download cache, with
+    downloads blocked (`local_only`): the demo runs on built-in data and never fetches weights; a
+    missing file is an AmbientError (caught here)."""
     from ambient_eval.audits.embed import extractor_for
     from ambient_eval.features import get_extractor
+    from ambient_eval.fetch.policy import local_only
 
     found: dict[str, str | None] = {"fid": None, "embed": None}
     if not s.real_features:
@@ -38,7 +40,7 @@ def probe_real_features(s: DemoSettings) -> dict[str, str | None]:
     for slot, names, build in (("fid", REAL_FID, get_extractor), ("embed", REAL_EMBED, extractor_for)):
         for name in names:
             try:
-                with warnings.catch_warnings():
+                with warnings.catch_warnings(), local_only("the demo only uses weights already on this machine"):
                     warnings.simplefilter("ignore")
                     ex = build(name, device=s.device)
             except (AmbientError, ImportError, OSError) as e:

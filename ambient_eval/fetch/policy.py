@@ -12,9 +12,11 @@ Proxies come from the environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY), as urllib
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlsplit
 
 OFFLINE_ENV = "AMBIENT_EVAL_OFFLINE"
@@ -40,8 +42,23 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
+_LOCAL_ONLY: list[str] = []   # reasons of active `local_only()` blocks (innermost last)
+
+
+@contextlib.contextmanager
+def local_only(reason: str) -> Iterator[None]:
+    """Within the block nothing is downloaded: lookups see only files already on this machine."""
+    _LOCAL_ONLY.append(reason)
+    try:
+        yield
+    finally:
+        _LOCAL_ONLY.pop()
+
+
 def blocked_reason() -> str | None:
     """Why downloading is not allowed now (None: allowed)."""
+    if _LOCAL_ONLY:
+        return _LOCAL_ONLY[-1]
     if _truthy(os.environ.get(OFFLINE_ENV)):
         return f"offline mode (`ambient-eval --offline` or {OFFLINE_ENV}=1) never touches the network"
     if _truthy(os.environ.get("CI")) and os.environ.get(ALLOW_ENV, "").strip() != "1":

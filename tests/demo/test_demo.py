@@ -5,6 +5,7 @@ import json
 import math
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +162,19 @@ def test_real_feature_probe_finds_nothing_without_local_weights(tmp_path, monkey
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("AMBIENT_EVAL_DOWNLOADS", str(tmp_path / "downloads"))
+    # As on a user's connected machine (the suite is offline by default): the demo must still not fetch.
+    monkeypatch.delenv("AMBIENT_EVAL_OFFLINE", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    tried = []
+
+    def no_connect(sock, address):
+        tried.append(address)
+        raise AssertionError(f"the demo opened a connection to {address}")
+
+    monkeypatch.setattr(socket.socket, "connect", no_connect)
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: no_connect(None, host))
     assert probe_real_features(DemoSettings(device="cpu")) == {"fid": None, "embed": None}
+    assert tried == []
     assert probe_real_features(DemoSettings(real_features=False)) == {"fid": None, "embed": None}
     assert not [p for p in tmp_path.rglob("*") if p.is_file() and p.stat().st_size > 1_000_000]  # nothing fetched
