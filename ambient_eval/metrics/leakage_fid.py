@@ -14,7 +14,7 @@ from ambient_eval.metrics import leakage as L
 def fid_with_leakage(generated: Any = None, reference: Any = None, *, metrics, classifier=None, model=None,
                      seeds=None, steps: int = 18, batch_size: int = 64, device: str = "auto",
                      trust_pickle: bool = False, max_images=None, subset_seed: int = 0, skip_bad: bool = False,
-                     repeats: int = 1, **kw):
+                     repeats: int = 1, conditioning=None, **kw):
     """api.fid with 'leakage' among the metrics => Results with leakage metrics, CIs and settings."""
     from ambient_eval import api
     from ambient_eval.audits.kept_images import KeptImages
@@ -31,7 +31,7 @@ def fid_with_leakage(generated: Any = None, reference: Any = None, *, metrics, c
         if generated is not None:
             raise AmbientError("Give either GENERATED images or --model CKPT, not both.")
         generated = KeptImages(api._model_input(model, seeds, batch_size=batch_size, steps=steps, device=device,
-                                                trust_pickle=trust_pickle))
+                                                trust_pickle=trust_pickle, conditioning=conditioning))
     if generated is None:
         raise AmbientError("--metrics leakage needs GENERATED images (or --model CKPT --seeds RANGE).")
     gen = api._open_input(generated, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad,

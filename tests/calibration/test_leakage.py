@@ -98,3 +98,21 @@ def test_annotate_save_classifier(cli, tmp_path):
     assert "Leakage classifier" in r.output
     clf = L.load_classifier(tmp_path / "clf.safetensors")
     assert clf.resolution == 16 and set(clf.rates) >= {"clean", "corrupted"}
+
+
+def test_fid_leakage_samples_a_model_with_its_conditioning(trained, monkeypatch):
+    """--metrics leakage with --model keeps --prompts/--class/--gnet (the conditioning) for sampling."""
+    from ambient_eval import api
+    from tests.features.conftest import array_source
+
+    _, path = trained
+    seen = {}
+
+    def fake_model_input(model, seeds, **kw):
+        seen.update(kw)
+        return array_source(np.zeros((4, 16, 16, 3), np.uint8))
+
+    monkeypatch.setattr(api, "_model_input", fake_model_input)
+    cond = object()
+    res = api.fid(model="some-model", seeds="0-3", metrics=["leakage"], classifier=path, conditioning=cond)
+    assert seen["conditioning"] is cond and "leakage" in res.metrics
