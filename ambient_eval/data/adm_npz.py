@@ -42,6 +42,20 @@ def is_adm_reference(path: str | os.PathLike) -> bool:
     return IMAGES_KEY in keys and any(set(pair) <= keys for pair in STATS_KEYS.values())
 
 
+def read_adm_pair(path: str | os.PathLike, k_mu: str, k_sigma: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The (mean, covariance) an ADM batch stores under `k_mu`/`k_sigma`, or None when it has none.
+
+    Reads just those two arrays (npz members load lazily), never the images.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if k_mu not in z.files or k_sigma not in z.files:
+                return None
+            return z[k_mu], z[k_sigma]
+    except Exception as e:  # noqa: BLE001
+        raise AmbientError(f"Cannot read ADM batch '{path}' ({type(e).__name__}: {e}).") from None
+
+
 def read_adm_stats(path: str | os.PathLike) -> dict[str, Any]:
     """{feature output: FeatureStats} of the statistics an ADM reference batch holds."""
     from ambient_eval.stats import FeatureStats
@@ -49,21 +63,21 @@ def read_adm_stats(path: str | os.PathLike) -> dict[str, Any]:
 
     p = Path(path)
     out = {}
-    with np.load(p, allow_pickle=False) as z:
-        for feature, (k_mu, k_sigma) in STATS_KEYS.items():
-            if k_mu not in z.files or k_sigma not in z.files:
-                continue
-            mu, sigma = z[k_mu], z[k_sigma]
-            check_mean_cov(mu, sigma, f"ADM reference batch '{p}' ({k_mu}, {k_sigma})")
-            dim = 2048 if feature == POOL3 else 2023
-            if mu.shape[0] != dim:
-                raise AmbientError(f"ADM reference batch '{p}': {k_mu} has {mu.shape[0]} dimensions, expected "
-                                   f"{dim} ({feature}). The file is not an ADM evaluator batch.")
-            out[feature] = FeatureStats(
-                mu=mu.astype(np.float64), sigma=sigma.astype(np.float64), n=None, extractor="inception",
-                mode="tf-compat", feature=feature, tool_version="",
-                notes=[f"'{p.name}': ADM evaluator statistics {k_mu}/{k_sigma} of the TF Inception graph (read as "
-                       "extractor 'inception', mode 'tf-compat'); weights hash and image count unknown."])
+    for feature, (k_mu, k_sigma) in STATS_KEYS.items():
+        pair = read_adm_pair(p, k_mu, k_sigma)
+        if pair is None:
+            continue
+        mu, sigma = pair
+        check_mean_cov(mu, sigma, f"ADM reference batch '{p}' ({k_mu}, {k_sigma})")
+        dim = 2048 if feature == POOL3 else 2023
+        if mu.shape[0] != dim:
+            raise AmbientError(f"ADM reference batch '{p}': {k_mu} has {mu.shape[0]} dimensions, expected "
+                               f"{dim} ({feature}). The file is not an ADM evaluator batch.")
+        out[feature] = FeatureStats(
+            mu=mu.astype(np.float64), sigma=sigma.astype(np.float64), n=None, extractor="inception",
+            mode="tf-compat", feature=feature, tool_version="",
+            notes=[f"'{p.name}': ADM evaluator statistics {k_mu}/{k_sigma} of the TF Inception graph (read as "
+                   "extractor 'inception', mode 'tf-compat'); weights hash and image count unknown."])
     return out
 
 

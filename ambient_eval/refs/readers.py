@@ -73,21 +73,3 @@ def read_torch_fidelity_pt(path: Path) -> tuple[np.ndarray, np.ndarray]:
     else:
         data = path.read_bytes()
     return _mu_sigma(safe_unpickle(data, path), path, "in its dict")
-
-
-def read_adm_mu_sigma(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """ADM reference batch (.npz: arr_0 images, mu, sigma, mu_s, sigma_s) => mu, sigma only.
-
-    Reads just those two arrays (npz members load lazily), never the 10,000 images. (Kept to this one
-    function so the fuller ADM reader of the stats loaders can replace it.)
-    """
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if "mu" not in z.files or "sigma" not in z.files:
-                raise AmbientError(f"'{path}' is not an ADM reference batch with statistics: it has {z.files}, "
-                                   "needs 'mu' and 'sigma'.")
-            return z["mu"], z["sigma"]
-    except AmbientError:
-        raise
-    except Exception as e:  # noqa: BLE001
-        raise AmbientError(f"Cannot read ADM reference batch '{path}' ({type(e).__name__}: {e}).") from None

@@ -106,7 +106,15 @@ def load_ref(spec: str):
         elif entry.format == "torch-fidelity-pt":
             mu, sigma = readers.read_torch_fidelity_pt(path)
         else:
-            mu, sigma = readers.read_adm_mu_sigma(path)
+            from ambient_eval.data.adm_npz import STATS_KEYS, read_adm_pair
+            from ambient_eval.features.base import POOL3
+
+            pair = read_adm_pair(path, *STATS_KEYS[POOL3])
+            if pair is None:
+                raise AmbientError(f"'{path}' ('ref:{name}') is not an ADM reference batch with statistics: it "
+                                   "has no 'mu' and 'sigma'. Delete it and fetch again (`ambient-eval refs fetch "
+                                   f"{name}`).")
+            mu, sigma = pair
         check_mean_cov(mu, sigma, f"Reference statistics 'ref:{name}' ('{path}')")
     sha = verify_file(remote_of(entry), path)      # memoised: no second hash of the file
     note = (f"ref:{name}: {entry.dataset} {entry.split} {entry.resolution}px, N={entry.n}, {entry.extractor}/"
