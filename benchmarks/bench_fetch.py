@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
 
         # ... and ref:NAME vs the statistics file given as a path.
         from ambient_eval.refs.resolve import load_ref, ref_path
-        from ambient_eval.stats import load_stats
+        from ambient_eval.metrics.stats import load_stats
 
         d = args.dim
         rng = np.random.default_rng(1)

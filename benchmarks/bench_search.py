@@ -105,7 +105,7 @@ def worker(args) -> None:
         import sklearn.neighbors  # noqa: F401
     else:
         import ambient_eval.audits.search  # noqa: F401
-        import ambient_eval.progress  # noqa: F401
+        import ambient_eval.runtime.progress  # noqa: F401
         import tqdm.auto  # noqa: F401
     base = rss_mb()
     t0, build = time.perf_counter(), 0.0

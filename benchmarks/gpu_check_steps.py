@@ -56,8 +56,8 @@ def step_env(dev: str, tmp: Path) -> list[Row]:
     """torch sees the device; the exact float32 policy is in force (TF32 off) through the new API."""
     import torch
 
-    from ambient_eval import precision as P
-    from ambient_eval.device import resolve_device
+    from ambient_eval.runtime import precision as P
+    from ambient_eval.runtime.device import resolve_device
 
     d = resolve_device(dev)
     state = P.settings()
@@ -227,7 +227,7 @@ def step_faiss(dev: str, tmp: Path) -> list[Row]:
     SKIP only when no GPU faiss distribution is installed; a GPU distribution that does not work
     (shadowed, deleted files, no GPU seen) is a FAIL.
     """
-    from ambient_eval import faiss_dist
+    from ambient_eval.runtime import faiss_dist
     from ambient_eval.audits import search as S
 
     state, msg = faiss_dist.diagnose()

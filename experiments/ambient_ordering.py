@@ -82,7 +82,7 @@ def run_cell(st, split: int, seed: int, pool, ref, out: Path, runs_root: Path | 
     """Train and evaluate the four models of cell (split, seed) => row dict."""
     import torch
 
-    from ambient_eval.hashing import sha256_json
+    from ambient_eval.files.hashing import sha256_json
     from ambient_eval.models import load_model
     from ambient_eval.sampling.generate import generate
     from ambient_eval.training.config import TrainConfig
@@ -192,7 +192,7 @@ def _run(a, t0: float) -> int:
         out.mkdir(parents=True, exist_ok=True)
         settings = {**asdict(st), **COMMON}
         pool, ref = load_setting(st)
-        from ambient_eval.atomic import write_json
+        from ambient_eval.files.atomic import write_json
 
         cells = ([tuple(map(int, c.split(":"))) for c in a.cells.split(",")] if a.cells
                  else [(s, t) for s in range(a.splits) for t in range(a.seeds)])

@@ -105,7 +105,7 @@ def setting_md(name: str, d: dict, models, splits: int, seeds: int) -> list[str]
 
 def write_results(out: Path, results: Path, splits: int, seeds: int, models) -> dict:
     """ambient_ordering.{md,csv,svg} under `results` from the cached cells; => short summary."""
-    from ambient_eval import atomic
+    from ambient_eval.files import atomic
     from experiments.ordering_figure import svg
 
     found = load_cells(out, splits, seeds)

@@ -105,7 +105,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from ambient_eval.atomic import write_json
+    from ambient_eval.files.atomic import write_json
     from ambient_eval.audits.reproducibility_inputs import SamplerSettings
     from ambient_eval.audits.reproducibility_run import ReproOptions, run
     from ambient_eval.models import load_model

@@ -244,7 +244,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     import torch
 
-    from ambient_eval.atomic import write_json, write_text
+    from ambient_eval.files.atomic import write_json, write_text
 
     torch.set_num_threads(args.threads)
     t0 = time.time()

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from ambient_eval.errors import AmbientError
-from ambient_eval.oom import oom_guard
+from ambient_eval.runtime.oom import oom_guard
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def to_gpu(index: Any, use_gpu: bool | None = None) -> Any:
             co.shard = ngpu > 1
             return faiss.index_cpu_to_all_gpus(index, co=co)
         except (RuntimeError, AttributeError) as e:  # e.g. IVF-PQ code sizes the GPU does not support
-            from ambient_eval.oom import is_gpu_oom
+            from ambient_eval.runtime.oom import is_gpu_oom
 
             if is_gpu_oom(e):
                 raise

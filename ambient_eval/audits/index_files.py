@@ -21,7 +21,7 @@ def save_index(index: Any, path: str | os.PathLike, key: dict[str, Any]) -> Path
     """Write the index (CPU copy) to `path` and its key to `path`.json, both atomically."""
     import faiss
 
-    from ambient_eval.atomic import atomic_path, write_json
+    from ambient_eval.files.atomic import atomic_path, write_json
 
     p = Path(path)
     with atomic_path(p) as tmp:

@@ -187,7 +187,7 @@ def bootstrap_ci(top1: np.ndarray, thresholds: Sequence[float], *,
             parts[FRAC_CARLINI] = flags[idx].mean(axis=1)
         for key, v in parts.items():
             stats.setdefault(key, []).append(v)
-    from ambient_eval.bootstrap import percentile_interval
+    from ambient_eval.metrics.bootstrap import percentile_interval
 
     return {key: list(percentile_interval(np.concatenate(v), level)) for key, v in stats.items()}
 

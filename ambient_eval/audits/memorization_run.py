@@ -21,7 +21,7 @@ from ambient_eval.audits import search as S
 from ambient_eval.audits import tta as T
 from ambient_eval.audits.prompt_match import add_prompt_columns
 from ambient_eval.errors import AmbientError
-from ambient_eval.model_inputs import model_labels  # noqa: F401 - re-exported for callers
+from ambient_eval.data.model_inputs import model_labels  # noqa: F401 - re-exported for callers
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -173,7 +173,7 @@ def run_memorization(models: Mapping[str, "ImageSource"], train: "ImageSource",
                      cache: "FeatureCache | None" = None) -> MemorizationAudit:
     """Embed the training set once, index it, and score every model's samples against it."""
     validate(models, train, cfg)
-    from ambient_eval.faiss_dist import check_faiss
+    from ambient_eval.runtime.faiss_dist import check_faiss
 
     check_faiss()
     extractor = E.extractor_for(cfg.embed, weights=cfg.weights, device=cfg.device)  # unknown name: named first
@@ -276,8 +276,8 @@ def write_outputs(audit: MemorizationAudit, out: str | Path) -> list[Path]:
     """samples.parquet + samples.csv (all models), summary.json, results.json (or <model>/results.json)."""
     import pandas as pd
 
-    from ambient_eval.atomic import atomic_path, write_json
-    from ambient_eval.results import KIND_MEMORIZATION, Results
+    from ambient_eval.files.atomic import atomic_path, write_json
+    from ambient_eval.results.envelope import KIND_MEMORIZATION, Results
 
     out = Path(out)
     table = pd.concat([m.table for m in audit.models], ignore_index=True)

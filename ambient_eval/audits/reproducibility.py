@@ -134,7 +134,7 @@ def bootstrap_ci(hits: np.ndarray, *, n_boot: int = DEFAULTS.n_boot, seed: int =
     n = hits.size
     rng = np.random.default_rng(seed)
     means = rng.binomial(n, hits.mean(), size=n_boot) / n
-    from ambient_eval.bootstrap import percentile_interval
+    from ambient_eval.metrics.bootstrap import percentile_interval
 
     return percentile_interval(means, level)
 

@@ -15,7 +15,7 @@ import numpy as np
 from ambient_eval.audits.reproducibility import align_seeds, seeds_from_names
 from ambient_eval.data.base import ImageSource
 from ambient_eval.errors import AmbientError
-from ambient_eval.model_inputs import is_checkpoint, model_labels
+from ambient_eval.data.model_inputs import is_checkpoint, model_labels
 
 
 
@@ -70,7 +70,7 @@ class SeedOrderedSource(ImageSource):
         return self.read([i])[0].permute(1, 2, 0).numpy()
 
     def fingerprint(self) -> str:
-        from ambient_eval.hashing import sha256_json
+        from ambient_eval.files.hashing import sha256_json
 
         return sha256_json({"base": self._base.fingerprint(), "seeds": self._seeds,
                             "index": self._index.tolist()})

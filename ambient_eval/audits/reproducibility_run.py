@@ -74,7 +74,7 @@ def embed_samples(ms: ModelSamples, extractor, embed: str, batch_size: int,
     import torch
 
     from ambient_eval.audits.embed import centers, l2_normalize
-    from ambient_eval.progress import progress
+    from ambient_eval.runtime.progress import progress
 
     key = extractor.default_output
     chunks, thumbs = [], []
@@ -97,7 +97,7 @@ def train_top1(train_spec: str, z: np.ndarray, extractor, embed: str, batch_size
     """Largest cosine of each sample to the training set and its index => (N,) f32, (N,) int64, info."""
     from ambient_eval.audits.embed import embed_source
     from ambient_eval.audits.search import iter_blocks, knn_blocks
-    from ambient_eval.faiss_dist import check_faiss
+    from ambient_eval.runtime.faiss_dist import check_faiss
 
     check_faiss()
     from ambient_eval.data import open_source
@@ -184,7 +184,7 @@ def settings_of(out: ReproOutcome, opts: ReproOptions, seeds: Sequence[int]) -> 
 
 
 def _seeds_hash(seeds: Sequence[int]) -> str:
-    from ambient_eval.hashing import sha256_json
+    from ambient_eval.files.hashing import sha256_json
 
     return sha256_json([int(s) for s in seeds])
 
@@ -206,9 +206,9 @@ def per_seed_table(out: ReproOutcome):
 def write_outputs(out: ReproOutcome, opts: ReproOptions, seeds: Sequence[int], out_dir: Path,
                   report_path: Path | None = None) -> dict[str, Path]:
     """summary.json, results.json, per_seed.parquet/.csv and the HTML report (all atomic)."""
-    from ambient_eval.atomic import atomic_path, write_json
+    from ambient_eval.files.atomic import atomic_path, write_json
     from ambient_eval.reports.reproducibility_report import build_report, pair_rows
-    from ambient_eval.results import KIND_REPRODUCIBILITY, Results
+    from ambient_eval.results.envelope import KIND_REPRODUCIBILITY, Results
 
     res = out.result
     settings = settings_of(out, opts, seeds)

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from ambient_eval.errors import AmbientError
-from ambient_eval.oom import oom_guard
+from ambient_eval.runtime.oom import oom_guard
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ def build_index(blocks: Iterable[np.ndarray], d: int, kind: str = "flat", *, nb:
     nb: total database size (sizes IVF). train_x: vectors used to train IVF / PQ (a seeded random
     sample of the database, see `train_sample`); the first blocks are used when it is None.
     """
-    from ambient_eval.progress import progress
+    from ambient_eval.runtime.progress import progress
 
     # blocks of (nb_i, d) float32 L2-normalized => faiss index with ntotal == nb
     if nb < 1:
@@ -246,7 +246,7 @@ def train_sample(xb: np.ndarray, defaults: SearchDefaults = DEFAULTS) -> np.ndar
 def search(index: Any, xq: np.ndarray, k: int = DEFAULTS.k, *, batch: int = DEFAULTS.query_batch,
            progress_desc: str = "search") -> tuple[np.ndarray, np.ndarray]:
     """Top-k inner-product search, queries in batches; D sorted descending, ties by lower index."""
-    from ambient_eval.progress import progress
+    from ambient_eval.runtime.progress import progress
 
     tune_faiss()
     # (nq, d) float32 L2-normalized => D (nq, k) float32, I (nq, k) int64

@@ -56,13 +56,13 @@ def _shard_name(i: int) -> str:
 
 
 def _key_hash(key: dict[str, Any]) -> str:
-    from ambient_eval.hashing import sha256_json
+    from ambient_eval.files.hashing import sha256_json
 
     return sha256_json({"format": FORMAT, **key})
 
 
 def _file_sha256(path: Path) -> str:
-    from ambient_eval.hashing import sha256_file
+    from ambient_eval.files.hashing import sha256_file
 
     return sha256_file(path)
 
@@ -82,7 +82,7 @@ def shard_valid(out_dir: Path, i: int, key_hash: str, start: int, stop: int, d: 
 
 
 def _write_shard(out_dir: Path, i: int, x: np.ndarray, key_hash: str, start: int, stop: int) -> None:
-    from ambient_eval.atomic import atomic_path, write_json
+    from ambient_eval.files.atomic import atomic_path, write_json
 
     npy = out_dir / f"{_shard_name(i)}.npy"
     with atomic_path(npy) as tmp:
@@ -110,11 +110,11 @@ def _check_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
 def embed_shards(source: "ImageSource", extractor: Any, *, embed: str, out_dir: str | Path, shard_size: int,
                  batch_size: int, key: dict[str, Any]) -> "ShardArray":
     """Embed `source` into L2-normalized .npy shards under out_dir (valid shards are reused)."""
-    from ambient_eval.atomic import ensure_writable_dir, write_json
+    from ambient_eval.files.atomic import ensure_writable_dir, write_json
     from ambient_eval.audits import embed as E
     from ambient_eval.features import distributed as D
     from ambient_eval.features.extract import _extract_rows
-    from ambient_eval.progress import progress
+    from ambient_eval.runtime.progress import progress
 
     out_dir = Path(out_dir)
     ensure_writable_dir(out_dir)
@@ -291,8 +291,8 @@ def _build_ondisk(xb: ShardArray, kind: str, out_dir: Path, path: Path, keyfile:
     import faiss
     from faiss.contrib.ondisk import merge_ondisk
 
-    from ambient_eval.atomic import atomic_path, write_json
-    from ambient_eval.progress import progress
+    from ambient_eval.files.atomic import atomic_path, write_json
+    from ambient_eval.runtime.progress import progress
 
     n, d = xb.shape
     proto = S.new_index(kind, d, n)

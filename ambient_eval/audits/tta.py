@@ -93,7 +93,7 @@ class ViewSource(WrappedSource):
         return iter(())
 
     def fingerprint(self) -> str:
-        from ambient_eval.hashing import sha256_json
+        from ambient_eval.files.hashing import sha256_json
 
         return sha256_json({"view_of": self.base.fingerprint(), "view": self.view})
 

@@ -55,7 +55,7 @@ def _as_user_error(exc: BaseException) -> AmbientError | None:
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return AmbientError(f"No space left on device while writing '{exc.filename}'. Free some disk "
                             "space or choose another output location; no partial file was kept.")
-    from ambient_eval.oom import as_oom_error  # CUDA / faiss-gpu OOM: a RuntimeError, not MemoryError
+    from ambient_eval.runtime.oom import as_oom_error  # CUDA / faiss-gpu OOM: a RuntimeError, not MemoryError
 
     if as_oom_error(exc) is not None:
         return as_oom_error(exc)
@@ -90,8 +90,8 @@ class AmbientGroup(TyperGroup):
         return name, cmd, rest
 
     def invoke(self, ctx):  # noqa: D102
-        from ambient_eval.atomic import track_created_dirs
-        from ambient_eval.threads import enable_cli_policy
+        from ambient_eval.files.atomic import track_created_dirs
+        from ambient_eval.runtime.threads import enable_cli_policy
 
         enable_cli_policy()   # CPU threads: $AMBIENT_EVAL_THREADS or min(4, cores), see threads.py
 

@@ -31,7 +31,7 @@ def results_csv(res) -> str:
     import csv
     import io
 
-    from ambient_eval.results import COMPARABILITY_KEYS
+    from ambient_eval.results.envelope import COMPARABILITY_KEYS
 
     row = {"created": res.created, "kind": res.kind, "tool_version": res.tool_version}
     row.update({k: res.settings.get(k) for k in COMPARABILITY_KEYS})
@@ -46,7 +46,7 @@ def results_csv(res) -> str:
 
 def _check_compare(runs, labels) -> None:
     """--compare: a metric present in two runs must come from one feature space (exit 2 otherwise)."""
-    from ambient_eval.comparability import check_comparable
+    from ambient_eval.results.comparability import check_comparable
 
     for r, lab in zip(runs[1:], labels[1:]):
         common = [k for k in runs[0].metrics if k in r.metrics]
@@ -160,10 +160,10 @@ def fid_command(
     """
     import warnings
 
-    from ambient_eval.atomic import claim_output_dir, ensure_writable_dir, publish_together, write_text
+    from ambient_eval.files.atomic import claim_output_dir, ensure_writable_dir, publish_together, write_text
     from ambient_eval.errors import AmbientError
     from ambient_eval.reports.html import default_report_path
-    from ambient_eval.results import load_results
+    from ambient_eval.results.envelope import load_results
 
     if model is not None and generated is not None and reference is None:
         generated, reference = None, generated  # `fid --model CKPT REFERENCE`

@@ -10,7 +10,7 @@ from ambient_eval.cli.safe_echo import echo
 
 
 def _writable(*paths: Optional[Path]) -> None:
-    from ambient_eval.atomic import ensure_writable_dir
+    from ambient_eval.files.atomic import ensure_writable_dir
 
     for p in paths:
         if p is not None:
@@ -85,7 +85,7 @@ def gate(
         junit = junit or out / "junit.xml"
         json_out = json_out or out / "gate.json"
     _writable(markdown, junit, json_out, history)
-    from ambient_eval.atomic import claim_output_dir, publish_together
+    from ambient_eval.files.atomic import claim_output_dir, publish_together
 
     if out is not None:
         claim_output_dir(out)   # a concurrent run on the same --out stops here (exit 2)
@@ -102,7 +102,7 @@ def gate(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # api.fid records them in results.extra["warnings"]
                 current = [compute_for_model(cfg, model, gate_out)]
-            from ambient_eval.results import load_results
+            from ambient_eval.results.envelope import load_results
 
             for w in load_results(current[0]).extra.get("warnings", []):
                 echo("Warning: " + w, err=True)
@@ -111,7 +111,7 @@ def gate(
         # Write every file first (all or none), print last; a closed stdout keeps the verdict's exit code.
         write_outputs(outcome, markdown=markdown, junit=junit, json_path=json_out)
         if history is not None:
-            from ambient_eval.history import record
+            from ambient_eval.results.history import record
 
             for loaded in outcome.current.values():
                 record(loaded.results, db=history, run=run, step=step, checkpoint=checkpoint,

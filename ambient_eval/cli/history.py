@@ -44,7 +44,7 @@ def history_show(
     if ctx.invoked_subcommand is not None:
         return
     from ambient_eval.errors import AmbientError
-    from ambient_eval.history import default_db_path, query
+    from ambient_eval.results.history import default_db_path, query
     from ambient_eval.reports.html import default_report_path
 
     rows = query(db, metric=metric, run=run)
@@ -62,7 +62,7 @@ def history_show(
     if not no_report:   # the file first: `history | head -1` must not lose the report
         from ambient_eval.reports.history_report import write_history_report
 
-        from ambient_eval.atomic import publish_together
+        from ambient_eval.files.atomic import publish_together
 
         path = report or default_report_path("history")
         with publish_together(path.parent if str(path.parent) else "."):
@@ -98,8 +98,8 @@ def history_record(
 
       ambient-eval history record fid_out mem_out --run base --db ci.sqlite
     """
-    from ambient_eval.history import check_recordable, default_db_path, record
-    from ambient_eval.results import load_results
+    from ambient_eval.results.history import check_recordable, default_db_path, record
+    from ambient_eval.results.envelope import load_results
 
     loaded = [(p, load_results(p)) for p in results]  # validate all before writing any
     for p, res in loaded:

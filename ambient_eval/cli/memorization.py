@@ -120,7 +120,7 @@ def memorization(
 
       ambient-eval memorization gen/ --train data/train.zip --embed pixel --threshold calibrated
     """
-    from ambient_eval.atomic import claim_output_dir, ensure_writable_dir, publish_together
+    from ambient_eval.files.atomic import claim_output_dir, ensure_writable_dir, publish_together
     from ambient_eval.audits.memorization_run import (MemorizationConfig, model_labels, run_memorization,
                                                       write_outputs)
     from ambient_eval.data import open_source
@@ -153,7 +153,7 @@ def memorization(
                              carlini_delta=carlini_delta, batch_size=batch, n_boot=bootstrap, seed=seed,
                              tta=tta, shards=str(shards) if shards else None, shard_size=shard_size,
                              nprobe=nprobe)
-    from ambient_eval.model_inputs import is_checkpoint
+    from ambient_eval.data.model_inputs import is_checkpoint
 
     for spec in samples:  # the one checkpoint-or-samples rule (model_inputs), as every command
         if Path(spec).exists() and is_checkpoint(spec):
@@ -255,7 +255,7 @@ def _run_calibration(train_src, holdout, embed, weights, device, fpr, check_seed
 def _calibration_only(train_src, holdout, embed, weights, device, fpr, check_seeds, seed, out, report,
                       tta="none") -> None:
     """`memorization --calibrate` without samples: calibration.json + a report."""
-    from ambient_eval.atomic import claim_output_dir, ensure_writable_dir, publish_together, write_json
+    from ambient_eval.files.atomic import claim_output_dir, ensure_writable_dir, publish_together, write_json
     from ambient_eval.reports.calibration_report import build_calibration_report
     from ambient_eval.reports.html import default_report_path
 

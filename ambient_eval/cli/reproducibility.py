@@ -111,7 +111,7 @@ def reproducibility(
     if name and len(set(name)) != len(name):
         raise AmbientError(f"--name labels must be unique, got {', '.join(name)}.")
     _check_writable_target(out, "output directory")
-    from ambient_eval.atomic import claim_output_dir
+    from ambient_eval.files.atomic import claim_output_dir
 
     claim_output_dir(out)   # a concurrent run on the same --out stops here (exit 2)
     if report is not None:
@@ -127,7 +127,7 @@ def reproducibility(
         outcome = run(models, seed_list, opts, train=train, labels=name, fmt=checkpoint_format)
     if not is_main():
         return
-    from ambient_eval.atomic import publish_together
+    from ambient_eval.files.atomic import publish_together
 
     with publish_together(out, report.parent if report is not None else None):   # every file, or none
         paths = write_outputs(outcome, opts, seed_list, out, report)

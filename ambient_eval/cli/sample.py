@@ -130,7 +130,7 @@ def sample(
     dev = distributed.device_for_rank(device)
     denoiser = load_model(model, format=format.value if format else None, trust_pickle=trust_pickle,
                           device=str(dev), vae=vae, conditioning=cond)
-    from ambient_eval.atomic import claim_output_dir
+    from ambient_eval.files.atomic import claim_output_dir
 
     # One run per output at a time: a second `sample` on the same --out stops here (exit 2).
     claim_output_dir(out if out.suffix.lower() != ".npz" else out.with_name(out.name + ".partial"))

@@ -49,7 +49,7 @@ def stats_command(
     import warnings
 
     from ambient_eval import api
-    from ambient_eval.atomic import ensure_writable_dir
+    from ambient_eval.files.atomic import ensure_writable_dir
     from ambient_eval.errors import AmbientError
 
     if output.suffix != ".npz":
@@ -68,7 +68,7 @@ def stats_command(
         return
     for msg in dict.fromkeys(str(w.message) for w in caught):
         typer.echo("Warning: " + msg, err=True)
-    from ambient_eval.atomic import publish_together
+    from ambient_eval.files.atomic import publish_together
 
     with publish_together(output.parent if str(output.parent) else "."):
         st.save(output)

@@ -132,7 +132,7 @@ def train_command(
     data = load_train_data(data, resolution)
     sigma_tn, ann_fp, sigma_max = None, None, None
     if annotations is not None:
-        from ambient_eval.hashing import sha256_file
+        from ambient_eval.files.hashing import sha256_file
 
         from ambient_eval.training.dataset import read_sigma_max
 
@@ -145,7 +145,7 @@ def train_command(
                 raise AmbientError(f"--only-clean: no sample has sigma_tn = 0 in '{annotations}'.")
             data = subset(data, keep)
             sigma_tn, sigma_max = None, None
-    from ambient_eval.oom import oom_guard
+    from ambient_eval.runtime.oom import oom_guard
     from ambient_eval.sampling import distributed
 
     # torchrun: this rank's GPU set first, then the group (timeout, errors shared, destroyed at the end)
@@ -167,7 +167,7 @@ def subset(data, keep):
     """TrainData restricted to positions `keep` (fingerprint records the subset)."""
     import torch
 
-    from ambient_eval.hashing import sha256_json
+    from ambient_eval.files.hashing import sha256_json
     from ambient_eval.training.dataset import TrainData
 
     return TrainData(f"{data.description} (clean subset, {len(keep)})",

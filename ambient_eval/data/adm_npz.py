@@ -58,8 +58,8 @@ def read_adm_pair(path: str | os.PathLike, k_mu: str, k_sigma: str) -> tuple[np.
 
 def read_adm_stats(path: str | os.PathLike) -> dict[str, Any]:
     """{feature output: FeatureStats} of the statistics an ADM reference batch holds."""
-    from ambient_eval.stats import FeatureStats
-    from ambient_eval.stats_checks import check_mean_cov
+    from ambient_eval.metrics.stats import FeatureStats
+    from ambient_eval.metrics.stats_checks import check_mean_cov
 
     p = Path(path)
     out = {}
@@ -101,7 +101,7 @@ def write_adm_npz(source, path: str | os.PathLike, batch_size: int = 256) -> Pat
     Streams batches into the archive (stored, zip64), so 50k images never sit in memory at once.
     # ImageSource (N images, one size) => .npz file
     """
-    from ambient_eval.atomic import atomic_path
+    from ambient_eval.files.atomic import atomic_path
 
     p = Path(path)
     if p.suffix.lower() != ".npz":

@@ -71,7 +71,7 @@ class FolderContainer(Container):
 
     def _check_regular(self, name: str) -> None:
         # A FIFO named *.png would block open() forever; a link cycle or device is bad input too.
-        from ambient_eval.user_files import check_regular_file
+        from ambient_eval.files.user_files import check_regular_file
 
         try:
             check_regular_file(self._full(name), "Image", "Remove or fix the file, or pass --skip-bad to "

@@ -106,7 +106,7 @@ def _split_prefix(text: str) -> tuple[Path, str]:
         path = Path(head)
     if not path.exists():
         if path.is_symlink():   # a cycle or a dangling link: say so rather than "does not exist"
-            from ambient_eval.user_files import check_regular_file
+            from ambient_eval.files.user_files import check_regular_file
 
             check_regular_file(path, "Image source", f"Pass {FORMATS_HELP}.")
         raise AmbientError(f"Image source '{text}' does not exist. Pass {FORMATS_HELP}.")

@@ -94,7 +94,7 @@ def resized(source: Any, size: int | None, what: str) -> Any:
     """An opened input at `size` (unchanged when size is None); statistics files are refused."""
     if size is None:
         return source
-    from ambient_eval.stats import FeatureStats
+    from ambient_eval.metrics.stats import FeatureStats
 
     if isinstance(source, FeatureStats):
         raise AmbientError(f"--resize {size} cannot apply to the {what} input: it is a statistics file (mean and "

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ambient_eval import atomic
+from ambient_eval.files import atomic
 from ambient_eval.demo.settings import DemoSettings
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def prepare_data(s: DemoSettings, out: Path) -> DemoData:
 
 def annotate_sigma(s: DemoSettings, data: DemoData, out: Path, device: str) -> tuple[np.ndarray, dict]:
     """sigma_tn per pool image (0 for clean) => (float32 (N,), info). Reuses DIR/annotate/ when it matches."""
-    from ambient_eval.hashing import sha256_json
+    from ambient_eval.files.hashing import sha256_json
     from ambient_eval.training.annotate import AnnotateConfig, annotate
     from ambient_eval.training.dataset import annotations_text
 

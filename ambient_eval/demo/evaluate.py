@@ -73,7 +73,7 @@ def fd_bootstrap(gen_feats: np.ndarray, ref_feats: np.ndarray, n_boot: int, seed
             g = g0[rng.integers(0, len(g0), len(g0))]
             r = r0[rng.integers(0, len(r0), len(r0))]
             vals.append(fid_from_features(g, r))
-    from ambient_eval.bootstrap import basic_interval
+    from ambient_eval.metrics.bootstrap import basic_interval
 
     lo, hi = basic_interval(est, vals, 0.95)
     return {"ci": [float(max(lo, 0.0)), float(hi)],
@@ -84,7 +84,7 @@ def quality(s: DemoSettings, label: str, samples, heldout, features: str, out: P
     """fid(...) of one model's samples vs the held-out clean set with `features`; => Results (saved)."""
     from ambient_eval.api import fid
     from ambient_eval.features import extract_features, get_extractor
-    from ambient_eval.results import FID, fd_key
+    from ambient_eval.results.envelope import FID, fd_key
 
     n = min(len(samples), len(heldout))
     pixel = features.startswith("pixel")

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ambient_eval import atomic
+from ambient_eval.files import atomic
 from ambient_eval.demo.settings import DemoSettings
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def classifier(s: DemoSettings, data, out: Path, device: str):
     """Train (or reuse) the demo's leakage classifier => LeakageClassifier."""
-    from ambient_eval.hashing import sha256_json
+    from ambient_eval.files.hashing import sha256_json
     from ambient_eval.metrics import leakage as L
     from ambient_eval.training.annotate import AnnotateConfig
 

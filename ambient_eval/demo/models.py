@@ -32,7 +32,7 @@ def train_config(s: DemoSettings, method: str, seed_offset: int):
 def train_model(s: DemoSettings, data: DemoData, label: str, subset: str, method: str, seed_offset: int,
                 sigma_tn: np.ndarray | None, out: Path) -> dict:
     """Train (or reuse / resume) one model into DIR/train/<label>; => train() summary."""
-    from ambient_eval.hashing import sha256_json
+    from ambient_eval.files.hashing import sha256_json
     from ambient_eval.training.dataset import TrainData
     from ambient_eval.training.loop import train
 

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ambient_eval import __version__, atomic
+from ambient_eval import __version__
+from ambient_eval.files import atomic
 from ambient_eval.demo.settings import MODELS, DemoSettings
 
 log = logging.getLogger(__name__)

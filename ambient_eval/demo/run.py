@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ambient_eval import __version__, atomic
+from ambient_eval import __version__
+from ambient_eval.files import atomic
 from ambient_eval.demo.settings import MODELS, DemoSettings
 from ambient_eval.errors import AmbientError
 
@@ -42,7 +43,7 @@ def run_demo(s: DemoSettings, out: str | Path, on_stage: StageCallback | None = 
     lowering wall time on a shared 2-core machine."""
     import torch
 
-    from ambient_eval.device import resolve_device
+    from ambient_eval.runtime.device import resolve_device
 
     threads = torch.get_num_threads()
     limit = contextlib.nullcontext()
@@ -67,7 +68,7 @@ def _run(s: DemoSettings, out: Path, on_stage: StageCallback | None) -> dict[str
     from ambient_eval.demo import data as D
     from ambient_eval.demo import evaluate as E
     from ambient_eval.demo import models as M
-    from ambient_eval.device import resolve_device
+    from ambient_eval.runtime.device import resolve_device
 
     check_out_dir(out)
     device = str(resolve_device(s.device))
@@ -165,7 +166,7 @@ def _run(s: DemoSettings, out: Path, on_stage: StageCallback | None) -> dict[str
 def summarize(ctx: dict[str, Any], report: Path) -> dict[str, Any]:
     """Per-model headline numbers (JSON-able) for the terminal and DIR/summary.json."""
     from ambient_eval.audits import memorization as MM
-    from ambient_eval.results import fd_key
+    from ambient_eval.results.envelope import fd_key
 
     s: DemoSettings = ctx["settings"]
     key = fd_key(s.fid_features)

@@ -51,7 +51,7 @@ class FeatureExtractor:
 
     @staticmethod
     def _resolve(device: Any):
-        from ambient_eval.device import resolve_device, with_policy
+        from ambient_eval.runtime.device import resolve_device, with_policy
 
         return resolve_device(device) if isinstance(device, (str, type(None))) else with_policy(device)
 

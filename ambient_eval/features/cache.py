@@ -38,7 +38,7 @@ class FeatureCache:
     def key(self, source_fingerprint: str, extractor: FeatureExtractor) -> str:
         """The content address of `extractor`'s features of the source with this fingerprint."""
         from ambient_eval import __version__
-        from ambient_eval.hashing import sha256_json
+        from ambient_eval.files.hashing import sha256_json
 
         return sha256_json({
             "format": CACHE_FORMAT,
@@ -76,7 +76,7 @@ class FeatureCache:
 
     def put(self, key: str, feats: dict[str, np.ndarray]) -> None:
         """Store features atomically; a cache that cannot be written only costs time later."""
-        from ambient_eval import atomic
+        from ambient_eval.files import atomic
         from ambient_eval.errors import AmbientError
 
         try:
@@ -112,7 +112,7 @@ class FeatureCache:
 
     def put_value(self, key: str, value: float, **about) -> None:
         """Store a value atomically (with a description); failure to write only costs time later."""
-        from ambient_eval import atomic
+        from ambient_eval.files import atomic
         from ambient_eval.errors import AmbientError
 
         try:

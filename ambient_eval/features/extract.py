@@ -8,7 +8,7 @@ import numpy as np
 
 from ambient_eval.errors import AmbientError
 from ambient_eval.features.base import FeatureExtractor
-from ambient_eval.oom import oom_guard
+from ambient_eval.runtime.oom import oom_guard
 
 if TYPE_CHECKING:
     from ambient_eval.data.base import ImageSource
@@ -78,7 +78,7 @@ def _prefetched(batches, source, extractor):
 def _extract_rows(batches, n: int, offset: int, source, extractor: FeatureExtractor) -> dict[str, np.ndarray]:
     """Features of the n images yielded by `batches` (rows offset.. of `source`), with checks."""
     feats = {name: np.empty((n, dim), np.float32) for name, dim in extractor.outputs.items()}
-    from ambient_eval.progress import progress
+    from ambient_eval.runtime.progress import progress
 
     bar = progress(None, total=n, desc=f"{extractor.name} features", unit="img")
     done = 0

@@ -47,7 +47,7 @@ def save_state_dict(state_dict: dict, path: str | os.PathLike, half: bool = Fals
     """torch.save a state dict atomically (half=True stores floats as float16: half the disk)."""
     import torch
 
-    from ambient_eval.atomic import atomic_path
+    from ambient_eval.files.atomic import atomic_path
 
     if half:
         state_dict = {k: v.half() if v.is_floating_point() else v for k, v in state_dict.items()}

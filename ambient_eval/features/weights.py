@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ambient_eval.errors import AmbientError
+from ambient_eval.files.hashing import cached_sha256, official_hash_text
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +93,10 @@ def missing_message(extractor: str, files: Sequence[WeightsFile], env_dir: str |
     where = (f"put it in ${WEIGHTS_ENV} (currently '{env_dir}')" if env_dir
              else f"put it in a folder and set ${WEIGHTS_ENV} to that folder")
     caches = [p for spec in files for p in spec.cache_globs()]
-    alt = "".join(f" Also accepted: '{s.file_name}' (SHA-256 {_official_hash_text(s)}, {s.url})."
+    alt = "".join(f" Also accepted: '{s.file_name}' (SHA-256 {official_hash_text(s)}, {s.url})."
                   for s in files[1:])
     return (f"Weights for extractor '{extractor}' were not found: need '{first.file_name}' "
-            f"(SHA-256 {_official_hash_text(first)}), official URL {first.url}. Nothing was downloaded: "
+            f"(SHA-256 {official_hash_text(first)}), official URL {first.url}. Nothing was downloaded: "
             f"{reason or 'downloading is off'}. Fetch the file on a machine with internet access, then pass "
             f"it with --weights PATH, or {where}, or place it at '{download_path}', or in a library cache "
             f"({', '.join(caches) or 'none'}).{alt}")
@@ -107,13 +108,15 @@ def _describe(files: Sequence[WeightsFile]) -> str:
 
 def _finish(extractor: str, path: Path, spec: WeightsFile | None, files: Sequence[WeightsFile],
             hash_cache_dir: Path | None) -> ResolvedWeights:
-    sha = cached_sha256(path, hash_cache_dir)
+    from ambient_eval.features.cache import default_cache_root
+
+    sha = cached_sha256(path, hash_cache_dir or default_cache_root())
     match = [s for s in files if _is_official(sha, s)]
     official = bool(match)
     if official:
         spec = match[0]
     else:
-        known = ", ".join(f"{s.file_name}: {_official_hash_text(s)}" for s in files)
+        known = ", ".join(f"{s.file_name}: {official_hash_text(s)}" for s in files)
         if not any(s.sha256 or s.sha256_prefix for s in files):
             msg = (f"Weights '{path}' for extractor '{extractor}' (SHA-256 {sha}) cannot be verified: no "
                    f"official SHA-256 of {known.replace(': unknown', '')} is known to ambient-eval. The hash "
@@ -131,50 +134,6 @@ def _is_official(sha: str, spec: WeightsFile) -> bool:
     if spec.sha256:
         return sha == spec.sha256
     return bool(spec.sha256_prefix) and sha.startswith(spec.sha256_prefix)
-
-
-def _official_hash_text(spec: WeightsFile) -> str:
-    if spec.sha256:
-        return spec.sha256
-    if spec.sha256_prefix:
-        return f"{spec.sha256_prefix}... (only this prefix is published)"
-    return "unknown"
-
-
-def cached_sha256(path: Path, cache_dir: Path | None = None) -> str:
-    """SHA-256 of `path`, remembered by (absolute path, size, mtime, inode, ctime) in the feature cache dir.
-
-    ctime and inode are what `touch -r` cannot forge: a file rewritten in place with the same size and
-    a restored mtime gets a new ctime, a file replaced by another gets a new inode (issue 24, defect 4).
-    """
-    import json
-
-    from ambient_eval import atomic
-    from ambient_eval.hashing import sha256_file
-
-    if cache_dir is None:
-        from ambient_eval.features.cache import default_cache_root
-
-        cache_dir = default_cache_root()
-    st = path.stat()
-    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{st.st_ctime_ns}"
-    index = Path(cache_dir) / "weights-sha256.json"
-    table: dict[str, str] = {}
-    try:
-        table = json.loads(index.read_text())
-        if not isinstance(table, dict):
-            table = {}
-    except (OSError, ValueError):
-        table = {}
-    if isinstance(table.get(key), str) and len(table[key]) == 64:
-        return table[key]
-    sha = sha256_file(path)
-    table[key] = sha
-    try:
-        atomic.write_json(index, table)
-    except (OSError, AmbientError) as e:  # a read-only cache only costs a re-hash next time
-        log.debug("could not record weights hash in %s: %s", index, e)
-    return sha
 
 
 def load_state_dict(path: Path, extractor: str) -> dict[str, Any]:

@@ -58,7 +58,7 @@ def _open(url: str, start: int, timeout: float, validator: str | None):
 
 def _one_try(url: str, part: Path, timeout: float, chunk: int, desc: str, stats: DownloadStats) -> None:
     """One request: append to (or restart) `part` until the body ends; _Transient on retryable faults."""
-    from ambient_eval.progress import progress
+    from ambient_eval.runtime.progress import progress
 
     start = part.stat().st_size if part.exists() else 0
     vfile = validator_path(part)

@@ -34,8 +34,7 @@ def pin(root: Path, key: str, sha256: str, url: str) -> None:
     """Record the first hash seen of `key` (atomic rewrite under a file lock)."""
     from filelock import FileLock
 
-    from ambient_eval import atomic
-
+    from ambient_eval.files import atomic
     root.mkdir(parents=True, exist_ok=True)
     with FileLock(str(_path(root)) + ".lock"):
         table = read_pins(root)

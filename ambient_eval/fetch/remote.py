@@ -36,9 +36,9 @@ class RemoteFile:
 
     def expected_text(self) -> str:
         """The hash to check, as shown to the user (the weights table's wording)."""
-        from ambient_eval.features.weights import _official_hash_text
+        from ambient_eval.files.hashing import official_hash_text
 
-        text = _official_hash_text(self)
+        text = official_hash_text(self)
         return "not published (pinned on first download)" if text == "unknown" else text
 
 
@@ -68,11 +68,11 @@ def verify_file(remote: RemoteFile, path: Path, root: Path | None = None, *, fre
 
     `fresh`: hash the bytes again instead of using the (path, size, mtime) memo.
     """
-    from ambient_eval.features.weights import cached_sha256
+    from ambient_eval.files.hashing import cached_sha256
 
     root = root or policy.downloads_root()
     if fresh:
-        from ambient_eval.hashing import sha256_file
+        from ambient_eval.files.hashing import sha256_file
 
         got = sha256_file(path)
     else:

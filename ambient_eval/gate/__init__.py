@@ -9,8 +9,9 @@ model (compute results for `gate --model`).
 """
 from __future__ import annotations
 
-from ambient_eval.gate.config import GateConfig, Rule, load_config, parse_config
+from ambient_eval.gate.config import GateConfig, Rule
 from ambient_eval.gate.evaluate import GateOutcome, evaluate_gate, run_gate
+from ambient_eval.gate.parse import load_config, parse_config
 
 __all__ = ["GateConfig", "GateOutcome", "Rule", "evaluate_gate", "load_config", "parse_config",
            "run_gate"]

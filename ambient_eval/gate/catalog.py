@@ -9,8 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ambient_eval import results as R
-
+from ambient_eval.results import envelope as R
 LOWER = "lower-is-better"
 HIGHER = "higher-is-better"
 DIRECTIONS = (LOWER, HIGHER)
@@ -34,7 +33,7 @@ _NUM = r"[0-9]+(?:\.[0-9]+)?"
 _MODEL = r"[^\[\]|]+"
 
 CATALOG: tuple[MetricPattern, ...] = (
-    # kind fid: the constants in ambient_eval/results.py.
+    # kind fid: the constants in ambient_eval/results/envelope.py.
     _exact(R.KIND_FID, R.FID, LOWER),
     _exact(R.KIND_FID, R.KID, LOWER),
     _exact(R.KIND_FID, R.KID_STD, None),

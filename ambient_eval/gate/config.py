@@ -118,6 +118,3 @@ class GateConfig:
     def kinds(self) -> list[str]:
         return sorted({r.metric.kind for r in self.rules})
 
-
-# Parsing lives in gate/parse.py; re-exported here (after the dataclasses it builds) for callers.
-from ambient_eval.gate.parse import load_config, parse_bound, parse_config  # noqa: E402,F401

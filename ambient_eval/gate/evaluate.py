@@ -2,7 +2,7 @@
 
 Everything that can make the gate an error (exit 2) is checked before any rule is judged:
 missing kinds, missing metrics, missing baselines and results that differ
-in their N, reference or a compared metric's feature space (ambient_eval.comparability).
+in their N, reference or a compared metric's feature space (ambient_eval.results.comparability).
 Only then are the rules applied (exit 1 on any failure).
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Sequence
 from ambient_eval.errors import AmbientError
 from ambient_eval.gate.config import GateConfig, Rule
 from ambient_eval.gate.rules import Sample, Verdict, check_bounds, check_significant
-from ambient_eval.results import Results, load_results
+from ambient_eval.results.envelope import Results, load_results
 
 EXIT_PASS = 0
 EXIT_REGRESSION = 1
@@ -99,8 +99,7 @@ def load_by_kind(paths: Sequence[str | os.PathLike], role: str, *,
 
 def check_comparable(cur: Loaded, base: Loaded, metrics: Sequence[str] = ()) -> None:
     """Refuse to compare results that differ in N or reference, or in a compared metric's feature space."""
-    from ambient_eval import comparability
-
+    from ambient_eval.results import comparability
     comparability.check_comparable(base.results.settings, cur.results.settings, metrics,
                                    label_a=f"the baseline '{base.label}'", label_b=f"the current '{cur.label}'")
 

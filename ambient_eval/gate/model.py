@@ -25,7 +25,7 @@ from typing import Any
 from ambient_eval.errors import AmbientError
 from ambient_eval.gate.config import GateConfig
 from ambient_eval.metrics.repeats import combine_repeats, seed_label
-from ambient_eval.results import KIND_FID
+from ambient_eval.results.envelope import KIND_FID
 
 _FALLBACK = ("run `ambient-eval fid --model CKPT --seeds SEEDS REFERENCE --out DIR` and pass DIR to "
              "`ambient-eval gate` instead")

@@ -1,6 +1,6 @@
 """Gate outputs: terminal table, Markdown (CI step summary), JUnit XML, gate.json.
 
-Files are written through ambient_eval.atomic: complete or absent, never partial.
+Files are written through ambient_eval.files.atomic: complete or absent, never partial.
 """
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import os
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from ambient_eval.atomic import write_json, write_text
+from ambient_eval.files.atomic import write_json, write_text
 from ambient_eval.gate.evaluate import GateOutcome, RuleOutcome
 from ambient_eval.gate.rules import Sample
-from ambient_eval.results import now_iso
+from ambient_eval.results.envelope import now_iso
 
 GATE_SCHEMA = "ambient-eval/gate@1"
 COLUMNS = ("#", "rule", "baseline", "current", "bound", "status", "detail")

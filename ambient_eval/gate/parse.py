@@ -22,7 +22,7 @@ def load_config(path: str | os.PathLike) -> GateConfig:
     """Read and validate a gate.toml; AmbientError naming the file, rule and key otherwise."""
     p = Path(path)
     try:
-        from ambient_eval.user_files import read_text
+        from ambient_eval.files.user_files import read_text
 
         data = tomllib.loads(read_text(p, "Gate config", "Pass --config with a TOML file "
                                        "(see examples/ci/gate.toml)."))

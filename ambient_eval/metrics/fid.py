@@ -27,8 +27,8 @@ import warnings
 import numpy as np
 
 from ambient_eval.errors import AmbientError
-from ambient_eval.progress import stage
-from ambient_eval.stats_checks import checked_distance
+from ambient_eval.runtime.progress import stage
+from ambient_eval.metrics.stats_checks import checked_distance
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def _trace_sqrt_product_symmetric(s1: np.ndarray, s2: np.ndarray) -> float | Non
 
 def fid_from_features(f1: np.ndarray, f2: np.ndarray, method: str = "eig") -> float:
     """Frechet distance between two feature sets. # NC float (two sets) => float"""
-    from ambient_eval.stats import mean_cov
+    from ambient_eval.metrics.stats import mean_cov
 
     warn_small_n(len(f1), f1.shape[1], "first set")
     warn_small_n(len(f2), f2.shape[1], "second set")

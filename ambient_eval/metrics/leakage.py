@@ -67,7 +67,7 @@ def save_classifier(clf: LeakageClassifier, path: str | os.PathLike) -> Path:
     """Write weights + header atomically (safetensors)."""
     from safetensors.torch import save_file
 
-    from ambient_eval.atomic import atomic_path
+    from ambient_eval.files.atomic import atomic_path
 
     p = Path(path)
     with atomic_path(p) as tmp:
@@ -81,7 +81,7 @@ def load_classifier(path: str | os.PathLike, device: str | torch.device = "cpu")
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    from ambient_eval.hashing import sha256_file
+    from ambient_eval.files.hashing import sha256_file
     from ambient_eval.training.annotate import NoisyClassifier
 
     p = Path(path)
@@ -148,7 +148,7 @@ def corrected(frac: float, rates: dict[str, float]) -> float | None:
 def leakage_metrics(p: np.ndarray, clf: LeakageClassifier, *, n_boot: int = DEFAULTS.n_boot,
                     seed: int = DEFAULTS.seed) -> tuple[dict[str, float], dict[str, list[float]], dict[str, Any]]:
     """Per-sample probabilities => (metrics, ci, settings) for results.json."""
-    from ambient_eval.bootstrap import percentile_interval
+    from ambient_eval.metrics.bootstrap import percentile_interval
 
     flags = p > DEFAULTS.cutoff
     n, frac = len(flags), float(flags.mean())

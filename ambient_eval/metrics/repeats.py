@@ -37,8 +37,7 @@ def _generated_fingerprint(res) -> str | None:
 
 def check_repeats(runs: Sequence, labels: Sequence[str]) -> None:
     """One kind, comparable per metric, disjoint generated images."""
-    from ambient_eval import comparability
-
+    from ambient_eval.results import comparability
     if len(runs) < 2:
         raise AmbientError("Repeats need at least two evaluations over disjoint seed ranges.")
     kinds = {r.kind for r in runs}
@@ -62,7 +61,7 @@ def combine_repeats(runs: Sequence, labels: Sequence[str]):
     """One Results from R comparable runs over disjoint seed ranges (see the module docstring)."""
     from scipy import stats as sps
 
-    from ambient_eval.results import Results
+    from ambient_eval.results.envelope import Results
 
     check_repeats(runs, labels)
     first, R = runs[0], len(runs)

@@ -93,7 +93,7 @@ def load_diffusers(path: Path, device: torch.device | str = "cpu") -> VPPrecond:
     except ImportError as e:
         raise AmbientError("Loading diffusers checkpoints needs the optional 'diffusers' package: "
                            "pip install 'ambient-eval[diffusers]'.") from e
-    from ambient_eval.hashing import sha256_file
+    from ambient_eval.files.hashing import sha256_file
 
     path = Path(path)
     _check_pipeline(path)

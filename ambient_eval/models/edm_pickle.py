@@ -117,7 +117,7 @@ def load_edm_pickle(path: Path, device: torch.device | str = "cpu", *,
 
     Latent models get `.decoder` (LatentDecoder); `vae` = directory of the AutoencoderKL weights.
     """
-    from ambient_eval.hashing import sha256_file
+    from ambient_eval.files.hashing import sha256_file
 
     path = Path(path)
     if not trust_pickle:

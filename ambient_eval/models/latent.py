@@ -140,7 +140,7 @@ class LatentDecoder(torch.nn.Module):
 
 def make_decoder(encoder_state: dict | None, vae=None) -> LatentDecoder:
     """Encoder record + VAE location => LatentDecoder (exit 2 naming the file when weights are absent)."""
-    from ambient_eval.hashing import sha256_file
+    from ambient_eval.files.hashing import sha256_file
 
     name, scale, bias = whitening(encoder_state)
     directory = find_vae(vae, name)

@@ -60,7 +60,7 @@ def load_model(path: str | os.PathLike, *, format: str | None = None, trust_pick
     `conditioning` (ambient_eval.sampling.conditioning.Conditioning): prompts, class rule, guidance,
     scheduler and LoRA for DiT / SD / SDXL / LCM pipeline folders (models.pipelines).
     """
-    from ambient_eval.device import resolve_device
+    from ambient_eval.runtime.device import resolve_device
     from ambient_eval.models.closed_form import is_closed_form, load_closed_form
 
     if is_closed_form(path):  # closed-form:empirical|gaussian:DATA (reference models, no file)

@@ -29,7 +29,7 @@ def _weights(path: Path) -> Path:
 
 def apply_lora(pipe, paths: Sequence[str], scale: float) -> list[dict]:
     """Load every adapter into `pipe` with weight `scale` => [{path, sha256}] for provenance."""
-    from ambient_eval.hashing import sha256_file
+    from ambient_eval.files.hashing import sha256_file
 
     try:
         import peft  # noqa: F401  (diffusers' LoRA loading needs it)

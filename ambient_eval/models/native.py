@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ambient_eval import atomic
+from ambient_eval.files import atomic
 from ambient_eval.errors import AmbientError
 from ambient_eval.models.base import Denoiser
 from ambient_eval.models.precond import EDMPrecond, VEPrecond
@@ -138,7 +138,7 @@ def load_native(path: str | os.PathLike, device: torch.device | str = "cpu") -> 
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from ambient_eval.hashing import sha256_file
+    from ambient_eval.files.hashing import sha256_file
 
     p = Path(path)
     config, weights = read_native_config(p)

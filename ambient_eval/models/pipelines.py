@@ -64,7 +64,7 @@ def _check_weights(path: Path, trust_pickle: bool) -> list[Path]:
 
 
 def _weights_sha256(files: Sequence[Path], root: Path) -> str:
-    from ambient_eval.hashing import sha256_file, sha256_json
+    from ambient_eval.files.hashing import sha256_file, sha256_json
 
     return sha256_json({str(p.relative_to(root)): sha256_file(p) for p in files})
 
@@ -222,7 +222,7 @@ def load_pipeline(path, *, conditioning: Conditioning | None = None, device="cpu
         from ambient_eval.models.lora import apply_lora
 
         sha["lora"] = apply_lora(pipe, cond.lora, cond.lora_scale)
-    from ambient_eval.hashing import sha256_json
+    from ambient_eval.files.hashing import sha256_json
 
     model.weights_sha256 = sha["pipeline"] if not cond.lora else sha256_json(sha)
     return model.to(device)

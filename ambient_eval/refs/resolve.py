@@ -91,8 +91,8 @@ def ref_entry_format(spec: str) -> str:
 def load_ref(spec: str):
     """`ref:NAME` => FeatureStats with the catalog's extractor, mode, feature and N."""
     from ambient_eval.refs import readers
-    from ambient_eval.stats import FeatureStats, load_stats
-    from ambient_eval.stats_checks import check_mean_cov
+    from ambient_eval.metrics.stats import FeatureStats, load_stats
+    from ambient_eval.metrics.stats_checks import check_mean_cov
 
     name = ref_name(spec)
     entry = get_entry(name)

@@ -160,7 +160,7 @@ def _crop_screenshot(raw: Path, dest: Path, height: int) -> None:
     """Crop Chromium's tall-viewport PNG to the page height and write it atomically to `dest`."""
     from PIL import Image
 
-    from ambient_eval.atomic import atomic_path
+    from ambient_eval.files.atomic import atomic_path
 
     if not raw.is_file():
         raise AmbientError(f"Chromium did not write a screenshot for '{dest}'. Check the Chromium install.")

@@ -55,7 +55,7 @@ def _quality_section(rep: Report, ctx: dict[str, Any]) -> None:
 
     from ambient_eval.audits import memorization as MM
     from ambient_eval.demo.settings import MODELS
-    from ambient_eval.results import fd_key
+    from ambient_eval.results.envelope import fd_key
 
     s = ctx["settings"]
     key = fd_key(s.fid_features)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ambient_eval.reports.html import Report
-from ambient_eval.results import (COMPARABILITY_KEYS, COVERAGE, DENSITY, FID, IS, IS_STD, KID, KID_STD,
+from ambient_eval.results.envelope import (COMPARABILITY_KEYS, COVERAGE, DENSITY, FID, IS, IS_STD, KID, KID_STD,
                                   PRECISION, RECALL, Results)
 
 # Metric columns in display order; fd_<extractor> keys are appended after FID when present.

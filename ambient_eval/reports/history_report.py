@@ -7,9 +7,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Sequence
 
-from ambient_eval.history import HistoryRow
+from ambient_eval.results.history import HistoryRow
 from ambient_eval.reports.html import Report
-from ambient_eval.comparability import problem, signature
+from ambient_eval.results.comparability import problem, signature
 
 
 def _name(row: HistoryRow) -> str:

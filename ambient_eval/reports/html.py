@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ambient_eval import __version__
-from ambient_eval.atomic import write_text
+from ambient_eval.files.atomic import write_text
 
 REPORTS_DIR_ENV = "AMBIENT_EVAL_REPORTS"
 # plotly.js (~4.7 MB) is embedded only in pages with figures, once. AMBIENT_EVAL_PLOTLYJS=cdn links

@@ -122,7 +122,7 @@ class Conditioning:
 
     def describe(self) -> dict:
         """Settings recorded with the samples (the prompt file by name and content hash)."""
-        from ambient_eval.hashing import sha256_file
+        from ambient_eval.files.hashing import sha256_file
 
         return {"class": self.class_spec,
                 "prompts": None if self.prompts is None else

@@ -50,7 +50,7 @@ def _publish(store, rank: int, size: int, exc: BaseException) -> None:
     a moment to read the message from the store (rank 0's process may host it)."""
     import torch.distributed as dist
 
-    from ambient_eval.oom import as_oom_error
+    from ambient_eval.runtime.oom import as_oom_error
 
     user = exc if isinstance(exc, AmbientError) else as_oom_error(exc)
     text = str(user) if user is not None else f"{type(exc).__name__}: {exc}"
@@ -123,7 +123,7 @@ def device_for_rank(name: str):
     """
     import torch
 
-    from ambient_eval.device import resolve_device
+    from ambient_eval.runtime.device import resolve_device
     from ambient_eval.sampling.rank_layout import rank_gpu
 
     dev = resolve_device(name)

@@ -6,8 +6,7 @@ hence of feature cache keys: features of CPU- and GPU-sampled images never colli
 """
 from __future__ import annotations
 
-from ambient_eval import precision
-
+from ambient_eval.runtime import precision
 EXECUTION_KEY = "execution"  # key in sample settings / ModelSource.settings()
 WHOLE_BATCH = "whole batch"  # net_batch recorded when the network sees each --batch at once
 
@@ -25,7 +24,7 @@ def execution(device, autocast: str | None, net_batch) -> dict:
     """{'device', 'fp32_matmul', 'fp32_conv', 'autocast', 'api', 'net_batch'} for a sampling run."""
     import torch
 
-    from ambient_eval.device import resolve_device, with_policy
+    from ambient_eval.runtime.device import resolve_device, with_policy
     from ambient_eval.sampling.generate import resolve_net_batch
 
     dev = resolve_device(device) if isinstance(device, (str, type(None))) else with_policy(torch.device(device))

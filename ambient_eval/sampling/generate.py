@@ -7,9 +7,9 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from ambient_eval import precision
+from ambient_eval.runtime import precision
 from ambient_eval.errors import AmbientError
-from ambient_eval.oom import oom_guard
+from ambient_eval.runtime.oom import oom_guard
 from ambient_eval.models.base import one_hot
 from ambient_eval.sampling.edm2_sampler import EDM2, convention, edm2_sigmas, sample_edm2
 from ambient_eval.sampling.noise import NOISE_SCHEME, SeedNoise, seed_labels
@@ -142,7 +142,7 @@ def resolve_net_batch(net_batch, device: torch.device) -> int | None:
 def check_generation(denoiser, cfg: SamplerConfig, *, batch_size: int = 64, device="auto",
                      autocast: str | None = None) -> tuple[torch.device, torch.Tensor]:
     """Validate sampler/model/device choices before any work => (device, float64 sigmas)."""
-    from ambient_eval.device import resolve_device, with_policy
+    from ambient_eval.runtime.device import resolve_device, with_policy
 
     if batch_size < 1:
         raise AmbientError(f"--batch must be at least 1, got {batch_size}.")

@@ -32,7 +32,7 @@ def sample_to_path(denoiser, seeds: Sequence[int], out: str | Path, *, cfg: Samp
     Everything is validated before the first image is generated. Under torchrun every rank
     takes every world_size-th missing seed; rank 0 merges .npz shards at the end.
     """
-    from ambient_eval.progress import progress
+    from ambient_eval.runtime.progress import progress
 
     cfg = cfg.validate()
     seeds = [int(s) for s in seeds]
@@ -41,7 +41,7 @@ def sample_to_path(denoiser, seeds: Sequence[int], out: str | Path, *, cfg: Samp
     writer = make_writer(out)
     settings = sample_settings(denoiser, cfg, class_label, autocast, device, net_batch)
     if str(getattr(device, "type", device) or "cpu").startswith("cpu"):   # recorded, not compared on resume
-        from ambient_eval.threads import current_threads
+        from ambient_eval.runtime.threads import current_threads
 
         settings["cpu_threads"] = current_threads()
     rank, world = distributed.world()[:2]

@@ -88,7 +88,7 @@ class ModelSource(ImageSource):
     def _with_progress(self, batches, n: int) -> Iterator[tuple[list[int], torch.Tensor]]:
         """Progress per network call (each net_batch chunk of each step), not per finished batch:
         a 64-image batch can take minutes on CPU (issue 24)."""
-        from ambient_eval.progress import progress
+        from ambient_eval.runtime.progress import progress
         from ambient_eval.sampling.samplers import nfe
 
         total = n * nfe(self.cfg)

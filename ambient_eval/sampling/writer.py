@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ambient_eval import atomic
+from ambient_eval.files import atomic
 from ambient_eval.errors import AmbientError
 from ambient_eval.sampling.execution import EXECUTION_KEY, describe
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ambient_eval.progress import progress
+from ambient_eval.runtime.progress import progress
 
 log = logging.getLogger(__name__)
 

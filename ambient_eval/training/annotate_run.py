@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ambient_eval import __version__, atomic
+from ambient_eval import __version__
+from ambient_eval.files import atomic
 from ambient_eval.errors import AmbientError
 from ambient_eval.training.annotate import AnnotateConfig, annotate, sigma_grid
 from ambient_eval.training.dataset import annotations_text, corruption_flags, load_train_data
@@ -28,7 +29,7 @@ def run_annotate(clean: str, corrupted: str, out: str | os.PathLike, cfg: Annota
     """Annotate every sample of CORRUPTED (the training set) with sigma_tn; => summary."""
     import torch
 
-    from ambient_eval.device import resolve_device
+    from ambient_eval.runtime.device import resolve_device
 
     out = Path(out)
     if out.exists() and not overwrite:

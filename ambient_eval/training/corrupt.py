@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from ambient_eval import __version__
-from ambient_eval.atomic import ensure_writable_dir
+from ambient_eval.files.atomic import ensure_writable_dir
 from ambient_eval.data import corruptions as C
 from ambient_eval.errors import AmbientError
-from ambient_eval.progress import progress
+from ambient_eval.runtime.progress import progress
 from ambient_eval.sampling.generate import to_uint8
 from ambient_eval.training.dataset import CORRUPTION_META, CORRUPTION_SETTINGS, OBSERVATIONS
 

@@ -58,7 +58,7 @@ class TrainData:
 def load_train_data(spec: str | os.PathLike, resolution: int | None = None) -> TrainData:
     """DATA argument => TrainData (held in memory; uint8 unless the data are float observations)."""
     from ambient_eval.data import open_source
-    from ambient_eval.hashing import sha256_file
+    from ambient_eval.files.hashing import sha256_file
 
     p = Path(spec)
     if p.is_dir() and (p / OBSERVATIONS).is_file():

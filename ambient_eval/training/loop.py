@@ -30,9 +30,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ambient_eval import __version__, atomic
+from ambient_eval import __version__
+from ambient_eval.files import atomic
 from ambient_eval.errors import AmbientError
-from ambient_eval.progress import progress
+from ambient_eval.runtime.progress import progress
 from ambient_eval.training.batches import eligible, sample_batch
 from ambient_eval.training.config import TrainConfig
 from ambient_eval.training.consistency import consistency_loss, sample_sigma_below
@@ -132,7 +133,7 @@ def train(data: TrainData, cfg: TrainConfig, run_dir: str | os.PathLike, *, sigm
     """Train (or resume) a model; => summary dict. `stop_after` ends this invocation after that many
     steps (tests use it to simulate a kill right after a checkpoint). `sigma_max` (N,) is the
     locality branch: an image is used as clean at sigma_t < sigma_max (0 = never)."""
-    from ambient_eval.device import resolve_device
+    from ambient_eval.runtime.device import resolve_device
     from ambient_eval.models import build_native_model, native_config, save_native
     from ambient_eval.models.base import one_hot
 

@@ -1,6 +1,6 @@
 """Resumable training state: one safetensors file (model, EMA, Adam moments) with JSON in its header.
 
-A single file written through ambient_eval.atomic is the commit point of a checkpoint: after a
+A single file written through ambient_eval.files.atomic is the commit point of a checkpoint: after a
 kill the previous state file is intact, and no pickle is ever written or read. RNG state is not
 needed: every random number of step k comes from generators seeded by (seed, k, rank).
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ambient_eval.atomic import atomic_path
+from ambient_eval.files.atomic import atomic_path
 from ambient_eval.errors import AmbientError
 
 STATE_KEY = "ambient_eval_train_state"

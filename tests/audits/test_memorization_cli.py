@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ambient_eval.results import load_results
+from ambient_eval.results.envelope import load_results
 from tests.audits.conftest import truth_arrays
 from tests.audits.planted import MODS
 

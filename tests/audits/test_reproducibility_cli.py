@@ -243,7 +243,7 @@ def test_sscd_without_weights_says_so_and_suggests_pixel(cli, world, tmp_path, m
 
 def test_default_sscd_embedding_with_user_weights_is_recorded(cli, world, tmp_path):
     """A stand-in TorchScript file through the sscd path: runs, and the weights hash is recorded."""
-    from ambient_eval.hashing import sha256_file
+    from ambient_eval.files.hashing import sha256_file
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 8, stride=8), torch.nn.AdaptiveAvgPool2d(2),

@@ -101,14 +101,14 @@ def test_gaussian_samples_are_not_copies():
 
 
 def test_load_model_spec_and_errors():
-    from ambient_eval.model_inputs import kind_of
+    from ambient_eval.data.model_inputs import kind_of
     from ambient_eval.models import load_model
 
     den = load_model("closed-form:gaussian:builtin:digits-16:test", device="cpu")
     assert den.img_resolution == 16 and den.checkpoint_format == "closed-form"
     assert den.weights_sha256 and den.n_train == 1797 - 1500
     assert kind_of("closed-form:empirical:x.zip") == "checkpoint"
-    from ambient_eval.model_inputs import model_labels
+    from ambient_eval.data.model_inputs import model_labels
 
     assert model_labels(["closed-form:empirical:d/train.zip", "closed-form:gaussian:d/train.zip"]) == [
         "empirical-train", "gaussian-train"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from ambient_eval.comparability import feature_space
+from ambient_eval.results.comparability import feature_space
 from ambient_eval.data.corruptions import gaussian_blur
 from ambient_eval.errors import AmbientError
 from ambient_eval.metrics import leakage as L
@@ -103,6 +103,7 @@ def test_annotate_save_classifier(cli, tmp_path):
 def test_fid_leakage_samples_a_model_with_its_conditioning(trained, monkeypatch):
     """--metrics leakage with --model keeps --prompts/--class/--gnet (the conditioning) for sampling."""
     from ambient_eval import api
+    from ambient_eval.metrics import fid_run
     from tests.features.conftest import array_source
 
     _, path = trained
@@ -112,7 +113,7 @@ def test_fid_leakage_samples_a_model_with_its_conditioning(trained, monkeypatch)
         seen.update(kw)
         return array_source(np.zeros((4, 16, 16, 3), np.uint8))
 
-    monkeypatch.setattr(api, "_model_input", fake_model_input)
+    monkeypatch.setattr(fid_run, "model_input", fake_model_input)
     cond = object()
     res = api.fid(model="some-model", seeds="0-3", metrics=["leakage"], classifier=path, conditioning=cond)
     assert seen["conditioning"] is cond and "leakage" in res.metrics

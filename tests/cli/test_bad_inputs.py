@@ -22,7 +22,7 @@ _RESULTS: dict[str, tuple[str, int, str]] = {}
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     from ambient_eval.api import compute_stats
-    from ambient_eval.results import Results
+    from ambient_eval.results.envelope import Results
 
     root = tmp_path_factory.mktemp("bad")
     w = {"root": root}

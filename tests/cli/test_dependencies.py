@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ambient_eval import faiss_dist
-
+from ambient_eval.runtime import faiss_dist
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -67,7 +66,7 @@ def test_results_record_the_faiss_distribution():
     pytest.importorskip("faiss")  # third-party: the CPU build is a required dependency
     import faiss  # noqa: F401
 
-    from ambient_eval.results import library_versions
+    from ambient_eval.results.envelope import library_versions
 
     v = library_versions()["faiss"]
     assert "faiss-cpu" in v or "faiss-gpu" in v

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ambient_eval import faiss_dist as F
-
+from ambient_eval.runtime import faiss_dist as F
 ROOT = Path(__file__).resolve().parents[2]
 
 

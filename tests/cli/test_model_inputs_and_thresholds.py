@@ -6,7 +6,7 @@ import json
 import numpy as np
 
 from ambient_eval.audits.memorization import COPY_THRESHOLD, DEFAULT_THRESHOLDS
-from ambient_eval.model_inputs import is_checkpoint, kind_of, model_labels
+from ambient_eval.data.model_inputs import is_checkpoint, kind_of, model_labels
 from tests.conftest import random_images, write_images
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from ambient_eval.errors import AmbientError
 from ambient_eval.metrics.repeats import combine_repeats
-from ambient_eval.results import Results
+from ambient_eval.results.envelope import Results
 
 
 @pytest.fixture(scope="module")

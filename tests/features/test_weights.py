@@ -10,7 +10,7 @@ import torch
 from ambient_eval.errors import AmbientError
 from ambient_eval.features import WeightsWarning, get_extractor
 from ambient_eval.features import weights as W
-from ambient_eval.hashing import sha256_file
+from ambient_eval.files.hashing import sha256_file
 
 SPEC = W.WeightsFile(file_name="net-official.pth", url="https://example.org/net-official.pth",
                      sha256="ab" * 32, cache_globs=lambda: [])
@@ -93,7 +93,7 @@ def test_extractor_records_hash(inception_weights):
 
 
 def test_hash_cached_by_path_size_mtime(monkeypatch, tmp_path):
-    import ambient_eval.hashing as hashing
+    import ambient_eval.files.hashing as hashing
 
     path = _tiny(tmp_path / "w.pth")
     calls = []
@@ -104,14 +104,14 @@ def test_hash_cached_by_path_size_mtime(monkeypatch, tmp_path):
         return real(p, *a, **k)
 
     monkeypatch.setattr(hashing, "sha256_file", counting)
-    h1 = W.cached_sha256(path, tmp_path / "c")
-    h2 = W.cached_sha256(path, tmp_path / "c")
+    h1 = hashing.cached_sha256(path, tmp_path / "c")
+    h2 = hashing.cached_sha256(path, tmp_path / "c")
     assert h1 == h2 and len(calls) == 1
     _tiny(path, 5.0)                                              # new content, new mtime
     os.utime(path, ns=(1, 1))
-    assert W.cached_sha256(path, tmp_path / "c") != h1 and len(calls) == 2
+    assert hashing.cached_sha256(path, tmp_path / "c") != h1 and len(calls) == 2
     (tmp_path / "c" / "weights-sha256.json").write_text("{broken")
-    assert W.cached_sha256(path, tmp_path / "c") == sha256_file(path)
+    assert hashing.cached_sha256(path, tmp_path / "c") == sha256_file(path)
 
 
 class Evil:

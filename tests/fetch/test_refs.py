@@ -12,7 +12,7 @@ import pytest
 
 from ambient_eval.errors import AmbientError
 from ambient_eval.refs.catalog import PACKAGE_CATALOG, REPO_COPY, load_catalog
-from ambient_eval.stats import FeatureStats
+from ambient_eval.metrics.stats import FeatureStats
 
 D = 8
 RNG = np.random.default_rng(0)

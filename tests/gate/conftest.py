@@ -1,11 +1,11 @@
-"""Gate/history test helpers: results.json files built with ambient_eval.results.Results."""
+"""Gate/history test helpers: results.json files built with ambient_eval.results.envelope.Results."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from ambient_eval.results import Results
+from ambient_eval.results.envelope import Results
 
 SETTINGS = {"extractor": "inception", "mode": "tf-compat", "weights_sha256": "ab" * 32,
             "n_generated": 10000, "reference_fingerprint": "cd" * 32}

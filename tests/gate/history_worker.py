@@ -4,8 +4,8 @@ from __future__ import annotations
 
 def write_many(db: str, run: str, n: int, start_event) -> None:
     """Record n evaluations of run `run` (steps 0..n-1) as fast as possible."""
-    from ambient_eval.history import record
-    from ambient_eval.results import Results
+    from ambient_eval.results.history import record
+    from ambient_eval.results.envelope import Results
 
     start_event.wait()
     for step in range(n):

@@ -98,8 +98,7 @@ def test_bad_configs(write_config, body, expected):
 
 
 def test_unknown_metric_lists_every_fid_constant(write_config):
-    from ambient_eval import results as R
-
+    from ambient_eval.results import envelope as R
     with pytest.raises(AmbientError) as e:
         load_config(write_config('[[rule]]\nmetric = "fid.nope"\nmax = 1'))
     for key in (R.FID, R.KID, R.IS, R.PRECISION, R.RECALL, R.DENSITY, R.COVERAGE):

@@ -145,7 +145,7 @@ def test_config_baseline_and_required_settings(cli, setup, write_config):
 
 
 def _range_results(tmp, name, fids, fingerprints=None):
-    from ambient_eval.results import Results
+    from ambient_eval.results.envelope import Results
     from tests.gate.conftest import SETTINGS
 
     paths = []
@@ -210,7 +210,7 @@ def test_help(cli, args):
 
 
 def test_gate_records_history(cli, setup):
-    from ambient_eval.history import query
+    from ambient_eval.results.history import query
 
     s, db = setup, setup["tmp"] / "h.sqlite"
     r = cli(["gate", "-c", s["config"], "-b", s["base"], s["bad"], s["mem"], s["rp"], "--history", db,
@@ -225,7 +225,7 @@ def test_model_repeats_with_stand_in_api(cli, setup, write_config, monkeypatch):
     # ambient_eval.api.fid replaced by a stand-in: checks the wiring (arguments, repeats combined
     # into results.repeats, results.json written, Welch rule applied), not the metrics.
     from ambient_eval import api
-    from ambient_eval.results import Results
+    from ambient_eval.results.envelope import Results
     from tests.gate.conftest import SETTINGS
 
     calls = []
@@ -245,7 +245,7 @@ def test_model_repeats_with_stand_in_api(cli, setup, write_config, monkeypatch):
     assert r.exit_code == 1, r.output  # 10.6 +- 0.1 vs 10.05 +- 0.13: significant increase
     assert calls == [(None, str(cfg.parent / "ref.npz"), "ckpt-dir", s, ["fid", "pr"], 16)
                      for s in ("0-9", "10-19", "20-29")]
-    from ambient_eval.results import load_results
+    from ambient_eval.results.envelope import load_results
 
     res = load_results(out / "results.json")
     assert res.repeats["fid"] == [10.5, 10.7, 10.6] and res.metrics["fid"] == pytest.approx(10.6)
@@ -269,7 +269,7 @@ def test_model_end_to_end_with_real_api(cli, tmp_path, write_config):
     out = tmp_path / "e2e"
     r = cli(["gate", "-c", gate_cfg, "--model", ckpt, "--out", out])
     assert r.exit_code == 0, r.output
-    from ambient_eval.results import load_results
+    from ambient_eval.results.envelope import load_results
 
     res = load_results(out / "results.json")
     assert len(res.repeats["fd_pixel_8"]) == 2 and res.settings["extractor"] == "pixel-8"

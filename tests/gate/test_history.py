@@ -7,8 +7,8 @@ import sqlite3
 import pytest
 
 from ambient_eval.errors import AmbientError
-from ambient_eval.history import count_evaluations, git_commit, query, record
-from ambient_eval.results import Results
+from ambient_eval.results.history import count_evaluations, git_commit, query, record
+from ambient_eval.results.envelope import Results
 from tests.gate.conftest import make_results
 from tests.gate.history_worker import write_many
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-from ambient_eval.results import Results
+from ambient_eval.results.envelope import Results
 
 PER = {"fid": {"extractor": "inception", "mode": "tf-compat", "feature": "pool3", "weights_sha256": "ab" * 32}}
 
@@ -50,7 +50,7 @@ def test_history_splits_and_names_the_metric(cli, tmp_path):
     assert r.exit_code == 0, r.output
     notes = [ln for ln in r.stderr.splitlines() if ln.startswith("Note:")]
     assert len(notes) == 1 and "kid" in notes[0] and "pixel-8" in notes[0] and "pixel-4" in notes[0]
-    from ambient_eval.history import query
+    from ambient_eval.results.history import query
     from ambient_eval.reports.history_report import series_by_run
 
     assert len(series_by_run(query(db, metric="kid"))) == 2   # two lines for kid
@@ -58,7 +58,7 @@ def test_history_splits_and_names_the_metric(cli, tmp_path):
 
 
 def test_unknown_feature_on_one_side_is_not_a_mismatch():
-    from ambient_eval.comparability import problem
+    from ambient_eval.results.comparability import problem
 
     new = {"n_generated": 1, "reference_fingerprint": "r",
            "per_metric": {"fid": {"extractor": "inception", "mode": "tf-compat", "feature": "pool3"}}}

@@ -10,7 +10,8 @@ from scipy import stats
 
 from ambient_eval.errors import AmbientError
 from ambient_eval.gate.catalog import HIGHER, LOWER, parse_address
-from ambient_eval.gate.config import Rule, parse_bound
+from ambient_eval.gate.config import Rule
+from ambient_eval.gate.parse import parse_bound
 from ambient_eval.gate.rules import Sample, check_bounds, check_significant, welch_one_sided
 
 

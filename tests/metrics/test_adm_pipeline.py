@@ -145,7 +145,7 @@ def test_adm_reference_batch_mismatch_refused_before_extraction(adm_sets, incept
     root, gen, ref, acts = adm_sets
     batch = tmp_path / "ref.npz"     # pool3 statistics only: reading checks each covariance (eigvalsh)
     _write_reference_batch(batch, ref, acts["ref"][POOL3], acts["ref"][MIXED6_CONV7], keys=("mu", "sigma"))
-    import ambient_eval.fid_compute as fc
+    import ambient_eval.metrics.compute as fc
 
     monkeypatch.setattr(fc, "features_of", lambda *a, **k: pytest.fail("extracted before refusing"))
     metric = features.split("=")[0]

@@ -143,7 +143,7 @@ def test_clipscore_equals_torchmetrics(tiny_clip, tmp_path):
 
 
 def test_clipscore_scores_are_per_image_clipped():
-    from ambient_eval.clip_score import clip_scores
+    from ambient_eval.metrics.clip_score import clip_scores
 
     a = np.array([[1.0, 0.0], [1.0, 0.0]])
     b = np.array([[1.0, 1.0], [-1.0, 0.2]])

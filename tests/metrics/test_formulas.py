@@ -10,7 +10,7 @@ import scipy.linalg
 from ambient_eval.errors import AmbientError
 from ambient_eval.metrics import (SmallSampleWarning, density_coverage, fid_from_features, fid_from_stats,
                                   inception_score, kid_from_features, precision_recall)
-from ambient_eval.stats import StreamingMeanCov, mean_cov
+from ambient_eval.metrics.stats import StreamingMeanCov, mean_cov
 
 
 def _spd(rng, d, scale):
@@ -118,7 +118,7 @@ def test_streaming_stats_equal_numpy_whatever_the_batch_size(batch):
 
 
 def test_mean_cov_streaming_path_equals_in_memory(monkeypatch):
-    import ambient_eval.stats as st
+    import ambient_eval.metrics.stats as st
 
     rng = np.random.default_rng(7)
     x = rng.normal(size=(1000, 10)).astype(np.float32)

@@ -7,7 +7,7 @@ import warnings
 import pytest
 
 from ambient_eval import api
-from ambient_eval.results import COVERAGE, DENSITY, FID, IS, IS_STD, KID, KID_STD, PRECISION, RECALL
+from ambient_eval.results.envelope import COVERAGE, DENSITY, FID, IS, IS_STD, KID, KID_STD, PRECISION, RECALL
 from tests.conftest import kid_float32_bound, random_images, write_images
 
 KID_SUBSETS, KID_SUBSET_SIZE = 20, 10   # small subsets so 16 images suffice, identical in both libraries

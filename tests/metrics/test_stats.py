@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ambient_eval.errors import AmbientError
-from ambient_eval.stats import FeatureStats, check_comparable, is_stats_file, load_stats, stats_from_features
+from ambient_eval.metrics.stats import FeatureStats, check_comparable, is_stats_file, load_stats, stats_from_features
 
 
 def _stats(**kw):

@@ -24,7 +24,7 @@ import ambient_eval.metrics.fid as fid_mod
 import ambient_eval.metrics.kid as kid_mod
 from ambient_eval.metrics import (SmallSampleWarning, fid_from_stats, inception_score, kid_from_features,
                                   precision_recall)
-from ambient_eval.stats import mean_cov
+from ambient_eval.metrics.stats import mean_cov
 from tests.conftest import kid_float32_bound
 
 

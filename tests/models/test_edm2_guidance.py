@@ -83,7 +83,7 @@ def test_guided_sampling_equals_oracle(nets, tmp_path, gname, w, batch, cls):
     expect = oracle(net, gnet, w, cls)
     assert torch.equal(ours, expect), int((ours.int() - expect.int()).abs().max())
     assert not torch.equal(ours, oracle(net, gnet, 1.0, cls))          # guidance changed the images
-    from ambient_eval.hashing import sha256_file
+    from ambient_eval.files.hashing import sha256_file
 
     assert settings["guidance"] == w and settings["gnet_sha256"] == sha256_file(gpath), settings
 

@@ -196,7 +196,7 @@ def _disk_full(mp) -> None:
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
     mp.setattr(Path, "write_bytes", full)                  # text/JSON files fail while writing
-    mp.setattr("ambient_eval.atomic.os.replace", full)     # others (npz, PNG) when they are finalised
+    mp.setattr("ambient_eval.files.atomic.os.replace", full)     # others (npz, PNG) when they are finalised
 
 
 def _cuda_oom(mp) -> None:
@@ -220,7 +220,7 @@ def _faiss_gpu_oom(mp) -> None:
 def _perm_denied(mp) -> None:
     def denied(src, dst):
         raise PermissionError(13, "Permission denied", str(dst))
-    mp.setattr("ambient_eval.atomic.os.replace", denied)
+    mp.setattr("ambient_eval.files.atomic.os.replace", denied)
 
 
 # ----------------------------------------------------------------------------- issue 24 builders
@@ -262,7 +262,7 @@ def _foreign_db(t: Path) -> None:
 
 
 def _damaged_db(t: Path) -> None:
-    from ambient_eval.history import record
+    from ambient_eval.results.history import record
 
     _results("cur/results.json", {"fid": 2.0})(t)
     record(str(t / "cur"), db=t / "h.sqlite", commit=None)

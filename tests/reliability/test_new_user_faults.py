@@ -11,8 +11,8 @@ import pytest
 
 def test_weights_hash_sees_a_file_rewritten_with_same_size_and_mtime(tmp_path):
     """Defect 4: `cat w2 > s; touch -r w1 s` must not return w1's hash."""
-    from ambient_eval.features.weights import cached_sha256
-    from ambient_eval.hashing import sha256_file
+    from ambient_eval.files.hashing import cached_sha256
+    from ambient_eval.files.hashing import sha256_file
 
     w, cache = tmp_path / "s.pt", tmp_path / "cache"
     w.write_bytes(b"a" * 4096)
@@ -38,7 +38,7 @@ def _foreign_db(path: Path) -> Path:
 
 
 def _ours(tmp_path: Path) -> tuple[Path, Path]:
-    from ambient_eval.results import Results
+    from ambient_eval.results.envelope import Results
 
     res = Results(kind="fid", metrics={"fid": 2.0}, settings={"extractor": "inception"}, versions={})
     return res.save(tmp_path / "r"), tmp_path / "h.sqlite"
@@ -103,8 +103,8 @@ def test_cli_cpu_thread_policy_is_applied_and_recorded(cli, tmp_path, monkeypatc
     import torch
 
     from ambient_eval.models import UNetConfig, build_native_model, native_config, save_native
-    from ambient_eval import threads
-    from ambient_eval.threads import DEFAULTS, available_cores
+    from ambient_eval.runtime import threads
+    from ambient_eval.runtime.threads import DEFAULTS, available_cores
 
     monkeypatch.setattr(threads, "_APPLIED", [None])   # a fresh process: the policy not yet applied
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ambient_eval.atomic import write_json, write_text
-from ambient_eval.results import Results
+from ambient_eval.files.atomic import write_json, write_text
+from ambient_eval.results.envelope import Results
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = {"extractor": "inception", "mode": "tf-compat", "weights_sha256": "ab" * 32,
@@ -102,7 +102,7 @@ def test_cli_outputs_respect_umask(cli, img_dirs, tmp_path, umask022):
 def test_disk_full_names_the_real_path(cli, tmp_path, monkeypatch):
     import errno
 
-    import ambient_eval.atomic as atomic
+    import ambient_eval.files.atomic as atomic
 
     def full(self, data):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -120,7 +120,7 @@ def test_checkpoint_files_respect_umask(tmp_path, umask022):
     import torch
     from safetensors.torch import save_file
 
-    from ambient_eval.atomic import atomic_path
+    from ambient_eval.files.atomic import atomic_path
 
     with atomic_path(tmp_path / "m.safetensors") as tmp:
         save_file({"w": torch.zeros(2)}, str(tmp))

@@ -5,9 +5,7 @@ import re
 
 import pytest
 
-from ambient_eval import progress as P
-
-
+from ambient_eval.runtime import progress as P
 @pytest.mark.parametrize("env,tty,mode", [("0", False, "off"), ("off", True, "off"), ("bar", False, "bar"),
                                           ("1", False, "bar"), ("lines", True, "lines"), (None, False, "lines")])
 def test_mode(monkeypatch, env, tty, mode):
@@ -62,10 +60,10 @@ def test_fid_cli_logs_lines_without_tty(cli, img_dirs, tmp_path, monkeypatch):
 
 
 def test_long_loops_use_progress():
-    """train, annotate, sampling, features and search all go through ambient_eval.progress."""
+    """train, annotate, sampling, features and search all go through ambient_eval.runtime.progress."""
     from pathlib import Path
 
-    root = Path(P.__file__).parent
+    root = Path(P.__file__).parents[1]  # the package folder
     for rel in ("training/loop.py", "training/annotate.py", "features/extract.py", "sampling/run.py",
                 "audits/search.py", "audits/reproducibility_run.py", "training/corrupt.py"):
         assert "progress(" in (root / rel).read_text(), rel

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ambient_eval import atomic
+from ambient_eval.files import atomic
 from ambient_eval.errors import AmbientError
-from ambient_eval.results import Results
+from ambient_eval.results.envelope import Results
 
 SETTINGS = {"extractor": "inception", "mode": "tf-compat", "weights_sha256": "ab" * 32,
             "n_generated": 10000, "reference_fingerprint": "cd" * 32}

@@ -102,7 +102,7 @@ def test_every_readme_command_parses(line):
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory, inception_weights):
     """A folder with small stand-ins for every path the RUN commands and snippets use."""
-    from ambient_eval.results import Results
+    from ambient_eval.results.envelope import Results
 
     t = tmp_path_factory.mktemp("readme")
     write_images(t / "samples", random_images(12, seed=1))

@@ -8,7 +8,7 @@ from ambient_eval.errors import AmbientError
 from ambient_eval.reports import browser_check as bc
 from ambient_eval.reports.fid_report import _columns, build_fid_report
 from ambient_eval.reports.html import Report
-from ambient_eval.results import Results
+from ambient_eval.results.envelope import Results
 
 S = {"extractor": "inception", "mode": "tf-compat", "weights_sha256": "ab" * 32, "n_generated": 50000,
      "reference_fingerprint": "cd" * 32, "n_reference": 50000}

@@ -8,8 +8,8 @@ import pytest
 
 from ambient_eval.errors import AmbientError
 from ambient_eval.metrics.fid import fid_from_stats
-from ambient_eval.results import Results
-from ambient_eval.stats import load_stats
+from ambient_eval.results.envelope import Results
+from ambient_eval.metrics.stats import load_stats
 from tests.reliability.conftest import stats_npz
 
 D = 8

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ambient_eval.errors import AmbientError
-from ambient_eval.oom import as_oom_error, is_gpu_oom, oom_guard
+from ambient_eval.runtime.oom import as_oom_error, is_gpu_oom, oom_guard
 
 TORCH_OOM = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has a total "
                                    "capacity of 79.11 GiB of which 1.2 GiB is free.")

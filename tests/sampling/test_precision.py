@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from ambient_eval import precision as P
+from ambient_eval.runtime import precision as P
 from ambient_eval.models.base import Denoiser
 from ambient_eval.sampling.execution import EXECUTION_KEY
 from ambient_eval.sampling.generate import NetCall
@@ -24,8 +24,8 @@ def test_cuda_device_turns_tf32_off_through_the_new_api_only():
     # torch's "mixed legacy and new API" error cannot be raised by anything that reads the new API.
     code = """
 import torch
-from ambient_eval.device import with_policy
-from ambient_eval import precision as P
+from ambient_eval.runtime.device import with_policy
+from ambient_eval.runtime import precision as P
 before = torch.backends.cudnn.conv.fp32_precision
 with_policy(torch.device('cuda'))
 print(before, torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision,
@@ -41,7 +41,7 @@ print(before, torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.co
 
 def test_cpu_device_leaves_flags_alone_and_records_exact(monkeypatch):
     monkeypatch.setattr(P, "_applied", False)
-    from ambient_eval.device import resolve_device
+    from ambient_eval.runtime.device import resolve_device
 
     resolve_device("cpu")
     assert P._applied is False
@@ -71,7 +71,7 @@ def test_tf32_only_inside_autocast_tf32(monkeypatch, autocast, expected):
 
 
 def test_results_json_records_the_precision(tmp_path):
-    from ambient_eval.results import Results
+    from ambient_eval.results.envelope import Results
 
     p = Results(kind="fid", metrics={"fid": 1.0}, settings={"extractor": "pixel"}).save(tmp_path)
     rec = json.loads(p.read_text())["settings"][P.SETTINGS_KEY]

@@ -37,7 +37,7 @@ def test_model_source_fingerprint(tiny_ckpt):
 
 
 def test_results_inputs_record_noise_scheme_and_label_rule(tiny_ckpt):
-    from ambient_eval.fid_compute import input_info as _input_info
+    from ambient_eval.metrics.compute import input_info as _input_info
 
     info = _input_info(model_source(str(tiny_ckpt), SEEDS, steps=3, device="cpu"))
     s = info["sampling"]

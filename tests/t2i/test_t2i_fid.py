@@ -50,15 +50,15 @@ def clip(tmp_path_factory):
 
 def test_resize_is_center_crop_then_pil_bicubic(tmp_path):
     """Mixed-size, non-square folder opens under --resize; equals the PIL oracle; fingerprints differ."""
-    from ambient_eval import api
     from ambient_eval.data.base import ArraySource
+    from ambient_eval.data.inputs import open_input
     from ambient_eval.data.resized import ResizedSource
 
     imgs = [random_images(1, size=40, seed=k)[0][: 24 + 4 * k, : 40 - 6 * k] for k in range(3)]
     for k, im in enumerate(imgs):
         (tmp_path / "f").mkdir(exist_ok=True)
         Image.fromarray(np.ascontiguousarray(im)).save(tmp_path / "f" / f"{k}.png")
-    src = api._open_input(str(tmp_path / "f"), max_images=None, subset_seed=0, skip_bad=False, what="x", resize=16)
+    src = open_input(str(tmp_path / "f"), max_images=None, subset_seed=0, skip_bad=False, what="x", resize=16)
     got = src.read([0, 1, 2]).permute(0, 2, 3, 1).numpy()
     want = np.stack([_oracle_resize(np.ascontiguousarray(im), 16) for im in imgs])
     np.testing.assert_array_equal(got, want)
@@ -77,7 +77,7 @@ def test_t2i_fid_pairs_each_image_with_its_prompt(cli, sd, clip, tmp_path):
     """FD = 0 against diffusers' own images resized alike; clipscore = the image-i/prompt-i score of
     those images with the prompt of each seed (row s mod 3); results record prompts hash, pipeline, resize."""
     from ambient_eval import api
-    from ambient_eval.hashing import sha256_file
+    from ambient_eval.files.hashing import sha256_file
     from tests.metrics.test_clip_score import TINY
 
     pipe, prompts, png, _ = sd

@@ -6,7 +6,7 @@ git commit, times) and one row per metric (value, CI, repeats). Safe for concurr
 `BEGIN IMMEDIATE` transaction, and retries with jittered backoff when the database is locked,
 so no row is lost or half-written. WAL needs a local file system (not NFS/SMB).
 
-    from ambient_eval.history import record, query
+    from ambient_eval.results.history import record, query
     record("runs/step-10000/results.json", db="hist.sqlite", run="ambient", step=10000)
     rows = query("hist.sqlite", metric="fid")
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from ambient_eval.errors import AmbientError
-from ambient_eval.results import Results, load_results, now_iso
+from ambient_eval.results.envelope import Results, load_results, now_iso
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -200,7 +200,7 @@ def check_recordable(results: Results, source: str | None) -> None:
     """AmbientError for NaN/infinite metrics, CIs or repeats (and negative distances): never stored."""
     import math
 
-    from ambient_eval.stats_checks import check_metrics_finite
+    from ambient_eval.metrics.stats_checks import check_metrics_finite
 
     where = f"Cannot record '{source or results.kind + ' results'}'"
     for name, value in results.metrics.items():   # a string "9.5" is not silently dropped

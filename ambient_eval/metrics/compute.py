@@ -31,7 +31,7 @@ def compute(metrics, per_metric, outputs, extractors, gen, ref, fcache, batch_si
              kid_subset_size, is_splits, pr_k, dc_k, fid_method, prompts=None):
     """Extract each needed feature set once and compute the metrics."""
     from ambient_eval import metrics as M
-    from ambient_eval.stats import FeatureStats, check_comparable, stats_from_features
+    from ambient_eval.metrics.stats import FeatureStats, check_comparable, stats_from_features
 
     feats: dict[tuple[str, str], dict] = {}
     timings: dict[str, float] = {}
@@ -85,7 +85,7 @@ def compute(metrics, per_metric, outputs, extractors, gen, ref, fcache, batch_si
         elif m == "adm-pr":
             values[m] = M.adm_precision_recall(adm_reference_rows(get("ref", name)[out]), get("gen", name)[out])
         elif m == "clipscore":
-            from ambient_eval.clip_score import clip_score_of
+            from ambient_eval.metrics.clip_score import clip_score_of
 
             values[m] = clip_score_of(gen, extractors[name], get("gen", name)[out], prompts)
         timings[f"metric_{m}_s"] = time.perf_counter() - t
@@ -126,7 +126,7 @@ def frechet_distance(s_gen, s_ref, method: str, fcache) -> float:
 
 
 def input_info(x) -> dict[str, Any]:
-    from ambient_eval.stats import FeatureStats
+    from ambient_eval.metrics.stats import FeatureStats
 
     if not isinstance(x, FeatureStats) and not hasattr(x, "fingerprint"):   # clipscore-only: no reference
         return {"type": "none", "n": None, "fingerprint": None}
@@ -144,8 +144,7 @@ def input_info(x) -> dict[str, Any]:
 
 def build_results(metrics, per_metric, outputs, extractors, gen, ref, values, warns, timings, params):
     """Assemble the results.json envelope."""
-    from ambient_eval import results as R
-
+    from ambient_eval.results import envelope as R
     flat: dict[str, float] = {}
     if "fid" in values:
         name = per_metric["fid"]
@@ -192,7 +191,7 @@ def build_results(metrics, per_metric, outputs, extractors, gen, ref, values, wa
         per["sfid"]["method"] = values.pop("_sfid_method", None)
     if "clipscore" in values:
         per["clipscore"].update(values["clipscore"][2])
-    from ambient_eval.threads import current_threads
+    from ambient_eval.runtime.threads import current_threads
 
     settings.setdefault("cpu_threads", current_threads())   # CPU numbers are reproducible at a fixed count
     extra = {"warnings": warns, "timings": timings}

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from ambient_eval import __version__
-from ambient_eval.atomic import save_npz
+from ambient_eval.files.atomic import save_npz
 from ambient_eval.errors import AmbientError
-from ambient_eval.stats_checks import check_cov_memory, check_mean_cov
+from ambient_eval.metrics.stats_checks import check_cov_memory, check_mean_cov
 
 # Feature arrays with more elements than this are reduced in float64 chunks instead of np.cov
 # (np.cov makes two float64 copies: 50k x 2048 -> 1.6 GB).

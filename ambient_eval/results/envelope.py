@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from ambient_eval import __version__
-from ambient_eval.atomic import write_json
+from ambient_eval.files.atomic import write_json
 from ambient_eval.errors import AmbientError
-from ambient_eval.stats_checks import check_metrics_finite
+from ambient_eval.metrics.stats_checks import check_metrics_finite
 
 SCHEMA = "ambient-eval/results@1"
 
@@ -80,7 +80,7 @@ def library_versions() -> dict[str, str]:
             out[dist.replace("-", "_")] = md.version(dist)
         except md.PackageNotFoundError:
             pass
-    from ambient_eval.faiss_dist import faiss_version
+    from ambient_eval.runtime.faiss_dist import faiss_version
 
     if faiss_version():
         out["faiss"] = faiss_version()  # which distribution (and build) provided `import faiss`
@@ -122,8 +122,7 @@ class Results:
         if p.suffix != ".json":
             p = p / "results.json"
         check_metrics_finite(self.metrics, f"Not writing '{p}'")   # no NaN / negative distances
-        from ambient_eval import precision
-
+        from ambient_eval.runtime import precision
         obj = self.to_json()   # the float32 precision policy in effect (TF32 / autocast), unless given
         obj["settings"] = {precision.SETTINGS_KEY: precision.settings(), **self.settings}
         write_json(p, obj)
@@ -132,13 +131,13 @@ class Results:
 
 def load_results(path: str | os.PathLike) -> Results:
     """Read a results.json (or a directory containing one) with clear errors."""
-    from ambient_eval.atomic import staged
+    from ambient_eval.files.atomic import staged
 
     p = Path(path)
     if p.is_dir():
         p = p / "results.json"
     try:
-        from ambient_eval.user_files import read_text
+        from ambient_eval.files.user_files import read_text
 
         obj = json.loads(read_text(staged(p), "Results file",   # this command's own staged copy, if any
                                    "Pass the results.json written by `ambient-eval fid|memorization|"

@@ -25,11 +25,11 @@ def with_policy(dev):
     """`dev`, after applying the device's policy: exact float32 on CUDA (precision.py), the thread count
     on CPU (threads.py: CLI default or $AMBIENT_EVAL_THREADS)."""
     if getattr(dev, "type", None) == "cuda":
-        from ambient_eval.precision import ensure_exact
+        from ambient_eval.runtime.precision import ensure_exact
 
         ensure_exact()
     elif getattr(dev, "type", None) == "cpu":
-        from ambient_eval.threads import apply_cpu_threads
+        from ambient_eval.runtime.threads import apply_cpu_threads
 
         apply_cpu_threads()
     return dev

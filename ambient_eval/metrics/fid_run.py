@@ -1,0 +1,332 @@
+"""The `fid` and `stats` commands behind the API: `fid(...)` -> Results and `compute_stats(...)` -> FeatureStats.
+
+Flow: sources -> (validate everything) -> extractors (weights resolved) -> cached features -> metrics.
+All validation that can fail on user input happens before the first feature is extracted.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ambient_eval.data.inputs import model_input, open_input
+from ambient_eval.metrics import compute as fid_compute
+from ambient_eval.errors import AmbientError
+from ambient_eval.metrics.selection import (DEFAULT_EXTRACTOR, INCEPTION_NAMES, output_for,  # noqa: F401
+                                            parse_features, parse_weights)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FidDefaults:
+    batch_size: int = 64              # images per feature-extraction batch
+    kid_subsets: int = 100            # KID: number of random subsets (torch-fidelity)
+    kid_subset_size: int = 1000       # KID: images per subset (torch-fidelity)
+    is_splits: int = 10               # IS: number of splits
+    pr_k: int = 3                     # precision/recall neighbourhood (Kynkaanniemi et al.)
+    dc_k: int = 5                     # density/coverage neighbourhood (Naeem et al.)
+    fid_method: str = "auto"          # "eig" (torch-fidelity), "sqrtm" (EDM/clean-fid); auto: sqrtm for clean mode
+
+
+DEFAULTS = FidDefaults()
+
+def _make_cache(cache: Any, cache_dir: str | os.PathLike | None):
+    if cache is False or cache is None:
+        return None
+    from ambient_eval.features.cache import FeatureCache
+
+    if cache is True:
+        return FeatureCache(Path(cache_dir) if cache_dir else None)
+    return cache
+
+
+def _check_sizes(metrics: Sequence[str], n_gen: int | None, n_ref: int | None, kid_subset_size: int,
+                 is_splits: int, pr_k: int, dc_k: int) -> None:
+    """Refuse sizes a metric cannot handle, before any feature is extracted."""
+    from ambient_eval.metrics.kid import check_kid_n
+
+    if "kid" in metrics and n_gen is not None and n_ref is not None:
+        check_kid_n(n_gen, n_ref, kid_subset_size)
+    if "is" in metrics and n_gen is not None and n_gen < is_splits:
+        raise AmbientError(f"Inception Score needs at least {is_splits} generated images (one per split); "
+                           f"got {n_gen}.")
+    for m, k, what in (("pr", pr_k, "precision/recall"), ("dc", dc_k, "density/coverage"),
+                       ("adm-pr", 3, "ADM precision/recall")):
+        if m in metrics and n_gen is not None and n_ref is not None and min(n_gen, n_ref) <= k:
+            raise AmbientError(f"{what} with k={k} needs more than {k} images per set; got {n_gen} generated "
+                               f"and {n_ref} reference. Use more images.")
+    for what, n in (("generated", n_gen), ("reference", n_ref)):
+        if n is not None and n < 2:
+            raise AmbientError(f"The {what} input has {n} image(s); metrics need at least 2. Check the input.")
+
+
+def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] = ("fid",),
+        features: str | Mapping[str, str] | None = None, weights: Any = None,
+        batch_size: int = DEFAULTS.batch_size, device: str = "auto", cache: Any = True,
+        cache_dir: str | os.PathLike | None = None, max_images: int | None = None, subset_seed: int = 0,
+        skip_bad: bool = False, kid_subsets: int = DEFAULTS.kid_subsets,
+        kid_subset_size: int = DEFAULTS.kid_subset_size, is_splits: int = DEFAULTS.is_splits,
+        pr_k: int = DEFAULTS.pr_k, dc_k: int = DEFAULTS.dc_k, fid_method: str = DEFAULTS.fid_method,
+        model: str | None = None, seeds: str | Sequence[int] | None = None, steps: int = 18,
+        trust_pickle: bool = False, repeats: int = 1, prompts: Any = None, clip_model: str | None = None,
+        clip_weights: str | os.PathLike | None = None, classifier: str | os.PathLike | None = None,
+        conditioning: Any = None, resize: int | None = None):
+    """Compute quality metrics of GENERATED against REFERENCE -> ambient_eval.results.envelope.Results.
+
+    generated / reference: image-source spec (folder, zip, npz, builtin:NAME), an ImageSource, or a
+    stats .npz / FeatureStats (then only FID-type metrics). Instead of `generated`, `model` (checkpoint)
+    + `seeds` ("0-49999") streams samples from a diffusion model. `features`: one extractor for all
+    metrics or METRIC=NAME pairs; defaults fid/kid/is -> inception, pr -> vgg16, dc -> as pr.
+    `repeats` (with `model`): evaluate R disjoint seed ranges (seeds + r * span, as EDM's 0-49999,
+    50000-99999, 100000-149999) and report the mean, with per-repeat values, std and min.
+    sfid / adm-is / adm-pr: the ADM evaluator's sFID, IS and precision/recall (inception); an ADM
+    reference batch (.npz with arr_0 and mu/sigma/mu_s/sigma_s) is used through its statistics for
+    fid/sfid and its images otherwise. clipscore: `prompts` (a prompt file or list, image i with
+    prompt i in source order), `clip_model` (open_clip name, default ViT-L-14), `clip_weights`.
+    `leakage` among the metrics: corruption leakage from the clean-vs-corrupted `classifier` file.
+    `resize` R: every generated and reference image center-cropped to a square and PIL-bicubic resized
+    to R x R (uint8) before feature extraction (COCO-30k protocol: 256 or 512); recorded, cached apart.
+    """
+    if "leakage" in [str(m).strip().lower() for m in metrics]:
+        args = dict(locals())  # only the parameters are bound at this point
+        
+
+        args["metrics"] = list(dict.fromkeys(str(m).strip().lower() for m in metrics if str(m).strip()))
+        return _fid_with_leakage(**args)
+    if int(repeats) != 1:
+        return _fid_repeats(**dict(locals()))  # only the parameters are bound at this point
+    from ambient_eval.metrics import METRIC_NAMES
+    from ambient_eval.metrics.fid import FID_METHODS
+    from ambient_eval.metrics.stats import FeatureStats, check_comparable
+
+    metrics = list(dict.fromkeys(m.strip().lower() for m in metrics if m.strip()))
+    bad = [m for m in metrics if m not in METRIC_NAMES]
+    if bad or not metrics:
+        raise AmbientError(f"Unknown metric(s) {bad or metrics}. Choose from {', '.join(METRIC_NAMES)} "
+                           "(comma-separated, e.g. --metrics fid,kid,pr).")
+    if fid_method not in ("auto", *FID_METHODS):
+        raise AmbientError(f"Unknown FID method '{fid_method}'. Use auto, eig or sqrtm.")
+    if int(batch_size) < 1:
+        raise AmbientError(f"Batch size must be at least 1, got {batch_size}.")
+    if max_images is not None and int(max_images) < 1:
+        raise AmbientError(f"--max-images must be at least 1, got {max_images}.")
+    from ambient_eval.data.resized import RESIZE_KEY, check_resize, resize_setting
+
+    resize = check_resize(resize)
+    t0 = time.perf_counter()
+
+    # 1. Inputs.
+    if model is not None:
+        if generated is not None:
+            raise AmbientError("Give either GENERATED images or --model CKPT, not both.")
+        generated = model_input(model, seeds, batch_size=batch_size, steps=steps, device=device,
+                                 trust_pickle=trust_pickle, conditioning=conditioning)
+        if prompts is None and conditioning is not None and conditioning.prompts is not None:
+            # clipscore of a text-to-image model: each image with the prompt it was generated from
+            prompts = [conditioning.prompt_of(s) for s in generated.seeds]
+    if generated is not None and reference is None and metrics == ["clipscore"]:
+        reference = _NO_REFERENCE        # CLIP score compares images with their prompts only
+    if generated is None or reference is None:
+        raise AmbientError("Both GENERATED and REFERENCE are required (GENERATED may be replaced by "
+                           "--model CKPT --seeds RANGE).")
+    gen = open_input(generated, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad,
+                      what="generated", resize=resize)
+    ref = reference if reference is _NO_REFERENCE else open_input(
+        reference, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad, what="reference",
+        resize=resize)
+    stats_given = [what for what, x in (("generated", gen), ("reference", ref)) if isinstance(x, FeatureStats)]
+    if stats_given:
+        raw = [m for m in metrics if m != "fid"]
+        if raw:
+            raise AmbientError(f"Metrics {raw} need image features, but the {' and '.join(stats_given)} input is "
+                               "a statistics file (mean/covariance only). Pass images, or use --metrics fid.")
+    per_metric = parse_features(features, metrics)
+    clip_scorer = None
+    if "clipscore" in metrics:
+        from ambient_eval.metrics.clip_score import ClipScoreModel, read_prompt_texts
+
+        prompt_texts = read_prompt_texts(prompts, len(gen))
+        clip_scorer = ClipScoreModel(model_name=clip_model, weights=clip_weights, device=device)
+        per_metric["clipscore"] = clip_scorer.key
+    if "fid" in metrics and stats_given and not _explicit_fid_features(features):
+        per_metric["fid"] = (gen if isinstance(gen, FeatureStats) else ref).extractor
+    n_gen = gen.n if isinstance(gen, FeatureStats) else len(gen)
+    n_ref = ref.n if isinstance(ref, FeatureStats) else (None if ref is _NO_REFERENCE else len(ref))
+    _check_sizes(metrics, n_gen, n_ref, kid_subset_size, is_splits, pr_k, dc_k)
+
+    # 2. Extractors (weights resolved now: a missing file fails before any work).
+    from ambient_eval.features import get_extractor
+
+    names = [n for n in dict.fromkeys(per_metric.values()) if clip_scorer is None or n != clip_scorer.key]
+    wmap = parse_weights(weights, names)
+    caught: list[str] = []
+    with warnings.catch_warnings(record=True) as wlist:
+        warnings.simplefilter("always")
+        if len(stats_given) == 2:  # stats vs stats: no network needed
+            extractors = {gen.extractor: _StatsExtractor(gen)}
+            per_metric["fid"] = gen.extractor
+        else:
+            extractors = {n: get_extractor(n, weights=wmap[n], device=device) for n in names}
+        if clip_scorer is not None:
+            extractors[clip_scorer.key] = clip_scorer
+        outputs = {m: output_for(m, extractors[per_metric[m]]) for m in metrics}
+        if len(stats_given) == 2:
+            check_comparable(gen, ref)
+        for x, what in ((gen, "generated"), (ref, "reference")):
+            if isinstance(x, FeatureStats) and len(stats_given) == 1:  # refuse a mismatch before extracting
+                ex = extractors[per_metric["fid"]]
+                _check_stats_vs_extractor(x, ex, outputs["fid"], what)
+            for m in ("fid", "sfid"):  # an ADM reference batch's statistics: same refusal, before extracting
+                st = getattr(x, "precomputed_stats", {}).get(outputs.get(m))
+                if m in metrics and st is not None:
+                    _check_stats_vs_extractor(st, extractors[per_metric[m]], outputs[m], what)
+        fcache = _make_cache(cache, cache_dir)
+
+        # 3. Features (cached by content), then metrics.
+        values, timings = fid_compute.compute(metrics, per_metric, outputs, extractors, gen, ref, fcache, batch_size,
+                                   kid_subsets, kid_subset_size, is_splits, pr_k, dc_k, fid_method,
+                                   prompts=prompt_texts if clip_scorer is not None else None)
+    for w in wlist:  # recorded into results.extra["warnings"], then shown to API callers once
+        msg = str(w.message)
+        if msg not in caught:
+            caught.append(msg)
+            warnings.warn(msg, w.category, stacklevel=2)
+    timings["total_s"] = time.perf_counter() - t0
+    res = fid_compute.build_results(metrics, per_metric, outputs, extractors, gen, ref, values, caught, timings,
+                    dict(kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, is_splits=is_splits,
+                         pr_k=pr_k, dc_k=dc_k, fid_method=values.pop("_fid_method", None)))
+    res.settings[RESIZE_KEY] = resize_setting(resize)
+    return res
+
+
+_NO_REFERENCE = object()   # sentinel: clipscore-only runs have no reference
+
+
+class _StatsExtractor:
+    """Stands in for an extractor when both inputs are statistics files (provenance only)."""
+
+    def __init__(self, st) -> None:
+        self.name, self.mode, self.outputs = st.extractor, st.mode, {st.feature: st.mu.shape[0]}
+        self.weights_sha256, self.weights_official = st.weights_sha256, None
+        self.default_output = st.feature
+
+
+def _check_stats_vs_extractor(st, ex, output: str, what: str) -> None:
+    """check_comparable between a stats file and what `ex` would produce (before extraction)."""
+    import numpy as np
+
+    from ambient_eval.metrics.stats import FeatureStats, check_comparable
+
+    would = FeatureStats(mu=np.zeros(ex.outputs[output]), sigma=np.zeros((0, 0)), n=None, extractor=ex.name,
+                         mode=ex.mode, feature=output, weights_sha256=ex.weights_sha256)
+    other = "reference" if what == "generated" else "generated"
+    check_comparable(st, would, what_a=f"{what} stats", what_b=f"{other} features")
+
+
+def _fid_repeats(repeats: int, model: str | None, seeds: Any, **kw):
+    """fid() over R disjoint seed ranges -> Results with mean metrics, `repeats`, t-based 95% `ci`."""
+    from ambient_eval.metrics.repeats import combine_repeats, seed_label
+
+    if model is None or seeds is None or int(repeats) < 1:
+        raise AmbientError(f"--repeats {repeats} needs --model CKPT and --seeds RANGE (disjoint seed ranges "
+                           "are generated per repeat) and a value of at least 1.")
+    if isinstance(seeds, str):
+        from ambient_eval.sampling.seeds import parse_seeds
+
+        seeds = parse_seeds(seeds)
+    seeds = [int(s) for s in seeds]
+    span = max(seeds) - min(seeds) + 1
+    kw.pop("generated", None)
+    runs = [fid(None, model=model, seeds=[s + r * span for s in seeds], repeats=1, **kw)
+            for r in range(int(repeats))]
+    return combine_repeats(runs, [seed_label([s + r * span for s in seeds]) for r in range(len(runs))])
+
+
+def _explicit_fid_features(features: Any) -> bool:
+    if isinstance(features, str):
+        return any("=" not in s or s.strip().startswith("fid=") for s in features.split(",") if s.strip())
+    return bool(features) and "fid" in features
+
+
+def compute_stats(source: Any, *, features: str = "inception", output: str | None = None,
+                  weights: str | None = None, batch_size: int = DEFAULTS.batch_size, device: str = "auto",
+                  cache: Any = True, cache_dir: str | os.PathLike | None = None, max_images: int | None = None,
+                  subset_seed: int = 0, skip_bad: bool = False):
+    """Mean/covariance (float64) of SOURCE's features with provenance -> ambient_eval.metrics.stats.FeatureStats."""
+    from ambient_eval.features import get_extractor
+    from ambient_eval.metrics.stats import FeatureStats, stats_from_features
+
+    src = open_input(source, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad, what="source")
+    if isinstance(src, FeatureStats):
+        raise AmbientError(f"'{source}' is already a statistics file; pass images to `stats`.")
+    if len(src) < 2:
+        raise AmbientError(f"'{source}' has {len(src)} image(s); statistics need at least 2.")
+    ex = get_extractor(features, weights=weights, device=device)
+    out = output or output_for("fid", ex)
+    if out not in ex.outputs:
+        raise AmbientError(f"Extractor '{ex.name}' has no output '{out}'; it has {list(ex.outputs)}.")
+    from ambient_eval.metrics.fid import warn_small_n
+
+    warn_small_n(len(src), ex.outputs[out], "source")
+    feats = fid_compute.features_of(src, ex, _make_cache(cache, cache_dir), batch_size)[out]
+    return stats_from_features(feats, extractor=ex.name, mode=ex.mode, feature=out,
+                               weights_sha256=ex.weights_sha256, source_fingerprint=src.fingerprint())
+
+
+def _fid_with_leakage(generated: Any = None, reference: Any = None, *, metrics, classifier=None, model=None,
+                     seeds=None, steps: int = 18, batch_size: int = 64, device: str = "auto",
+                     trust_pickle: bool = False, max_images=None, subset_seed: int = 0, skip_bad: bool = False,
+                     repeats: int = 1, conditioning=None, **kw):
+    """fid() with 'leakage' among the metrics => Results with leakage metrics, CIs and settings.
+
+    The generated images are opened once (a checkpoint's samples are kept in memory, so the classifier
+    sees the very pixels the other metrics scored); leakage goes into the same Results.
+    """
+    from ambient_eval.metrics import leakage as L
+    from ambient_eval.audits.kept_images import KeptImages
+    from ambient_eval.data.base import ImageSource
+    from ambient_eval.results.envelope import KIND_FID, Results
+
+    if classifier is None:
+        raise AmbientError("--metrics leakage needs --classifier PATH: a clean-vs-corrupted classifier written by "
+                           "`ambient-eval annotate CLEAN CORRUPTED -o ann.jsonl --save-classifier clf.safetensors`.")
+    if int(repeats) != 1:
+        raise AmbientError("--metrics leakage is not available with --repeats; run one seed range at a time.")
+    clf = L.load_classifier(classifier)          # a bad file fails before any sampling
+    if model is not None:
+        if generated is not None:
+            raise AmbientError("Give either GENERATED images or --model CKPT, not both.")
+        generated = KeptImages(model_input(model, seeds, batch_size=batch_size, steps=steps, device=device,
+                                                trust_pickle=trust_pickle, conditioning=conditioning))
+    if generated is None:
+        raise AmbientError("--metrics leakage needs GENERATED images (or --model CKPT --seeds RANGE).")
+    gen = open_input(generated, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad,
+                          what="generated")
+    if not isinstance(gen, ImageSource):
+        raise AmbientError("Corruption leakage needs generated images, not a statistics file.")
+    rest = [m for m in metrics if m != L.LEAKAGE]
+    if rest:
+        if reference is None:
+            raise AmbientError(f"Metrics {rest} need REFERENCE images; pass them, or use --metrics leakage alone.")
+        ref = open_input(reference, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad,
+                              what="reference")
+        res = fid(gen, ref, metrics=rest, batch_size=batch_size, device=device, **kw)
+    else:
+        res = Results(kind=KIND_FID, metrics={}, settings={"n_generated": len(gen)},
+                      inputs={"generated": {"description": gen.description, "fingerprint": gen.fingerprint(),
+                                            "n": len(gen)}})
+    p = L.source_probs(clf, gen, batch=batch_size)
+    m, ci, settings = L.leakage_metrics(p, clf)
+    res.metrics.update(m)
+    res.ci.update(ci)
+    res.settings[L.SETTINGS_KEY] = settings
+    # The "feature space" of leakage is the classifier: gate/compare refuse results from another one.
+    res.settings.setdefault("per_metric", {})[L.LEAKAGE] = {
+        "extractor": "leakage-classifier", "mode": f"sigma={clf.sigma:g}", "feature": "p_corrupted",
+        "weights_sha256": clf.sha256}
+    return res
