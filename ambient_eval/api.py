@@ -9,6 +9,16 @@ training/, gate/); this module is the one place users import from.
 """
 from __future__ import annotations
 
+# Quality: fid, stats.
 from ambient_eval.metrics.fid_run import DEFAULTS, FidDefaults, compute_stats, fid
 
-__all__ = ["DEFAULTS", "FidDefaults", "compute_stats", "fid"]
+# Audits and gates: memorization, reproducibility, gate.
+
+# Models: sample, train, annotate, corrupt.
+
+__all__ = [
+    # quality
+    "DEFAULTS", "FidDefaults", "compute_stats", "fid",
+    # audits and gates
+    # models
+]
