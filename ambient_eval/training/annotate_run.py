@@ -5,16 +5,15 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ambient_eval import __version__
 from ambient_eval.files import atomic
 from ambient_eval.errors import AmbientError
-from ambient_eval.training.annotate import AnnotateConfig, sigma_grid
-from ambient_eval.training.annotate import annotate as classify_annotate
-from ambient_eval.training.dataset import annotations_text, corruption_flags, load_train_data
+if TYPE_CHECKING:
+    from ambient_eval.training.annotate import AnnotateConfig
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +54,8 @@ class AnnotateResult:
 
     def text(self) -> str:
         """The annotations JSONL (header line, then one record per sample)."""
+        from ambient_eval.training.dataset import annotations_text
+
         return annotations_text(self.header, self.names, self.corrupted, self.sigma_tn)
 
     def to_pandas(self):
@@ -125,10 +126,12 @@ def annotate(clean: str, corrupted: str, *, fixed_sigma: float | None = None, st
         >>> import ambient_eval as ae
         >>> _ = ae.corrupt("builtin:digits", "blur", 1.0, fraction=0.5, max_images=20).save("blurred")
         >>> ann = ae.annotate("blurred", "blurred", fixed_sigma=0.5)
-        >>> ann.summary["n_corrupted"], ann.to_pandas()["sigma_tn"].max()
+        >>> ann.summary["n_corrupted"], float(ann.to_pandas()["sigma_tn"].max())
         (10, 0.5)
         >>> _ = ann.save("ann.jsonl")       # then: ae.train("blurred", ..., annotations="ann.jsonl")
     """
+    from ambient_eval.training.annotate import AnnotateConfig
+
     gmin, gmax, gn = parse_grid(grid)
     if train_sigma not in ("log-uniform", "edm"):
         raise AmbientError(f"--train-sigma '{train_sigma}' is unknown. Use log-uniform or edm.")
@@ -146,6 +149,9 @@ def annotate_with(clean: str, corrupted: str, cfg: AnnotateConfig, *, fixed_sigm
     import torch
 
     from ambient_eval.runtime.device import resolve_device
+    from ambient_eval.training.annotate import annotate as classify_annotate
+    from ambient_eval.training.annotate import sigma_grid
+    from ambient_eval.training.dataset import corruption_flags, load_train_data
 
     if fixed_sigma is not None and not (np.isfinite(fixed_sigma) and fixed_sigma > 0):
         raise AmbientError(f"--fixed-sigma {fixed_sigma} must be a positive number (model-space units).")
