@@ -109,7 +109,7 @@ def sample(model: str | os.PathLike, seeds: str | Sequence[int] | None = None, o
     torchrun, and the result describes them (use this for large runs).
 
     Returns:
-        A [SampleResult][ambient_eval.sampling.sample_run.SampleResult]: `.to_pandas()` one row
+        A [SampleResult][ambient_eval.api.SampleResult]: `.to_pandas()` one row
         per seed with its file, `.save(path)` the command's output.
 
     Examples:

@@ -119,7 +119,7 @@ def annotate(clean: str, corrupted: str, *, fixed_sigma: float | None = None, st
     trains the leakage classifier for `fid --metrics leakage`. Nothing is written until `.save`.
 
     Returns:
-        An [AnnotateResult][ambient_eval.training.annotate_run.AnnotateResult]: `.to_pandas()` one
+        An [AnnotateResult][ambient_eval.api.AnnotateResult]: `.to_pandas()` one
         row per sample, `.save(path)` the annotations JSONL that `train --annotations` reads.
 
     Examples:

@@ -80,7 +80,7 @@ def corrupt(source, kind: str, level: float, *, fraction: float = 0.9, seed: int
     written while it is made (for datasets too large for memory) and the result describes it.
 
     Returns:
-        A [CorruptResult][ambient_eval.training.corrupt_run.CorruptResult]: `.to_pandas()` one row per
+        A [CorruptResult][ambient_eval.api.CorruptResult]: `.to_pandas()` one row per
         sample, `.save(dir)` the folder `train` and `annotate` read.
 
     Examples:

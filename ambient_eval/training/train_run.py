@@ -88,7 +88,7 @@ def train(data: str, out: str | os.PathLike, *, method: str = "baseline", annota
     `kimg` thousands of images, or 2000. Under torchrun every process calls it (rank 0 writes).
 
     Returns:
-        A [TrainResult][ambient_eval.training.train_run.TrainResult]: the run directory, the loss
+        A [TrainResult][ambient_eval.api.TrainResult]: the run directory, the loss
         summary of this call, `.to_pandas()` the loss log, `.save(dir)` a copy of the run.
 
     Examples:
