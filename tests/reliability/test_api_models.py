@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import ambient_eval as ae
+from tests.training.conftest import _one_torch_thread  # noqa: F401  (autouse: tiny CPU models, one thread)
 
 SOURCE = "builtin:digits"
 
@@ -53,16 +54,6 @@ def jsonl(path: Path) -> list[dict]:
 def rows(df) -> list[dict]:
     """DataFrame rows with pandas' missing values as None and numpy scalars as Python ones."""
     return json.loads(df.to_json(orient="records"))
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
