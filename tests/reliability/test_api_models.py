@@ -176,3 +176,16 @@ def test_docstring_example_runs(name, tmp_path, monkeypatch):
     for t in tests:
         runner.run(t)
     assert runner.summarize(verbose=False).failed == 0
+
+
+@pytest.mark.parametrize("name,result", [("sample", "SampleResult"), ("train", "TrainResult"),
+                                         ("annotate", "AnnotateResult"), ("corrupt", "CorruptResult")])
+def test_public_names(name, result):
+    """ae.NAME is ambient_eval.api.NAME (the function), listed in both __all__, with its result class."""
+    import dataclasses
+
+    import ambient_eval.api as api
+
+    assert name in ae.__all__ and name in api.__all__ and result in api.__all__
+    assert getattr(ae, name) is getattr(api, name) and callable(getattr(api, name))
+    assert dataclasses.is_dataclass(getattr(api, result)) and "Examples:" in getattr(api, name).__doc__
