@@ -52,11 +52,11 @@ class TrainResult:
     def save(self, dir: str | os.PathLike) -> Path:
         """Copy RUN_DIR to `dir` (new or empty), all or nothing: a temp copy renamed into place."""
         dest = Path(dir)
+        if dest.resolve() == self.out.resolve():
+            return dest
         if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
             raise AmbientError(f"'{dest}' exists and is not an empty directory. Choose a new directory to "
                                "copy the run into.")
-        if dest.resolve() == self.out.resolve():
-            return dest
         from ambient_eval.files.atomic import ensure_writable_dir
 
         ensure_writable_dir(dest.parent if str(dest.parent) else Path("."))

@@ -99,6 +99,9 @@ def test_annotate_cli_equals_api(cli, tmp_path, corrupted):
     assert summary["n_corrupted"] == written[0]["n_corrupted"] == 6
     with pytest.raises(ae.AmbientError, match="already exists"):
         ann.save(tmp_path / "api.jsonl", classifier=tmp_path / "api.safetensors")
+    with pytest.raises(ae.AmbientError, match="pass classifier=PATH"):      # nothing written half-way
+        ann.save(tmp_path / "other.jsonl")
+    assert not (tmp_path / "other.jsonl").exists()
 
 
 def test_train_cli_equals_api(cli, tmp_path, corrupted):
@@ -111,6 +114,8 @@ def test_train_cli_equals_api(cli, tmp_path, corrupted):
     assert "checkpoints/step-0000001/model.safetensors" in want and "final/model.safetensors" in want
     assert tree(tmp_path / "api") == want
     assert tree(run.save(tmp_path / "copy")) == want
+    with pytest.raises(ae.AmbientError, match="not an empty directory"):
+        run.save(tmp_path / "cli")
     with open(tmp_path / "api" / "loss.csv", newline="") as f:
         logged = list(csv.DictReader(f))
     df = run.to_pandas()
