@@ -64,7 +64,7 @@ class SampleResult:
         arrs = [np.asarray(Image.open(f)) for f in self.files()]
         return np.stack([a[:, :, None] if a.ndim == 2 else a for a in arrs])
 
-    def save(self, path: str | os.PathLike) -> "SampleResult":
+    def save(self, path: str | os.PathLike) -> SampleResult:
         """Write the images as `ambient-eval sample --out PATH` does (PNGs in subfolders of 1000,
         or one .npz), each file atomically, with the settings record; => the result pointing at PATH.
 

@@ -115,7 +115,7 @@ def corrupt(source, kind: str, level: float, *, fraction: float = 0.9, seed: int
         if isinstance(part, dict):
             summary, labels = part["summary"], part["labels"]
             continue
-        idx, p, recs, o = part
+        _, p, recs, o = part
         pix.append(p.numpy())
         records += recs
         if o is not None:
