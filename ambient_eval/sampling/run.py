@@ -84,4 +84,5 @@ def sample_to_path(denoiser, seeds: Sequence[int], out: str | Path, *, cfg: Samp
         writer.finalize(seeds, labels, settings)
     distributed.barrier()
     return {"out": str(out), "n_seeds": len(seeds), "generated": len(mine), "skipped": len(done),
-            "rank": rank, "world_size": world, "settings": settings, "labels": labels}
+            "rank": rank, "world_size": world, "settings": settings,
+            "labels": None if labels is None else [int(v) for v in labels]}
