@@ -9,7 +9,9 @@ __version__ = "0.1.0"
 
 from ambient_eval.errors import AmbientError  # noqa: E402
 
-__all__ = ["__version__", "AmbientError"]
+__all__ = ["__version__", "AmbientError",
+           # models
+           "sample", "train", "annotate", "corrupt"]
 
 
 def __getattr__(name: str):
@@ -19,6 +21,11 @@ def __getattr__(name: str):
     lazy = {
         "fid": ("ambient_eval.api", "fid"),
         "compute_stats": ("ambient_eval.api", "compute_stats"),
+        # models
+        "sample": ("ambient_eval.api", "sample"),
+        "train": ("ambient_eval.api", "train"),
+        "annotate": ("ambient_eval.api", "annotate"),
+        "corrupt": ("ambient_eval.api", "corrupt"),
     }
     if name in lazy:
         module, attr = lazy[name]

@@ -15,10 +15,15 @@ from ambient_eval.metrics.fid_run import DEFAULTS, FidDefaults, compute_stats, f
 # Audits and gates: memorization, reproducibility, gate.
 
 # Models: sample, train, annotate, corrupt.
+from ambient_eval.sampling.sample_run import SampleResult, sample
+from ambient_eval.training.annotate_run import AnnotateResult, annotate
+from ambient_eval.training.corrupt_run import CorruptResult, corrupt
+from ambient_eval.training.train_run import TrainResult, train
 
 __all__ = [
     # quality
     "DEFAULTS", "FidDefaults", "compute_stats", "fid",
     # audits and gates
     # models
+    "AnnotateResult", "CorruptResult", "SampleResult", "TrainResult", "annotate", "corrupt", "sample", "train",
 ]

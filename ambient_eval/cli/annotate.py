@@ -62,26 +62,16 @@ def annotate_command(
 
       ambient-eval annotate blurred blurred -o ann.jsonl --save-classifier clf.safetensors
     """
-    from ambient_eval.errors import AmbientError
+    from ambient_eval.api import annotate
     from ambient_eval.reports.html import default_report_path
-    from ambient_eval.training.annotate import AnnotateConfig
-    from ambient_eval.training.annotate_run import run_annotate
+    from ambient_eval.training.annotate_run import check_outputs
 
-    try:
-        gmin, gmax, gn = grid.split(",")
-        gmin, gmax, gn = float(gmin), float(gmax), int(gn)
-    except ValueError:
-        raise AmbientError(f"--grid '{grid}' must be MIN,MAX,POINTS, e.g. 0.01,10,32.") from None
-    if train_sigma not in ("log-uniform", "edm"):
-        raise AmbientError(f"--train-sigma '{train_sigma}' is unknown. Use log-uniform or edm.")
-    if chance not in ("calibrated", "half"):
-        raise AmbientError(f"--chance '{chance}' is unknown. Use calibrated or half.")
-    cfg = AnnotateConfig(steps=steps, batch=batch, grid_min=gmin, grid_max=gmax, grid_size=gn, draws=draws,
-                         epsilon=epsilon, chance=chance, train_sigma=train_sigma, seed=seed)
+    check_outputs(out, overwrite, save_classifier)     # before any work
+    ann = annotate(clean, corrupted, fixed_sigma=fixed_sigma, steps=steps, batch=batch, grid=grid, draws=draws,
+                   epsilon=epsilon, chance=chance, train_sigma=train_sigma, resolution=resolution, seed=seed,
+                   device=device, save_classifier=save_classifier is not None)
     rep = None if no_report else str(report or default_report_path("annotate"))
-    res = run_annotate(clean, corrupted, out, cfg, fixed_sigma=fixed_sigma, resolution=resolution, report=rep,
-                       device=device, overwrite=overwrite,
-                       save_classifier=str(save_classifier) if save_classifier else None)
+    res = ann.save(out, classifier=save_classifier, report=rep, overwrite=overwrite)
     typer.echo(f"Annotated {res['n']} samples ({res['n_corrupted']} corrupted): mean sigma_tn "
                f"{res['sigma_tn_mean']:.4g}, median {res['sigma_tn_median']:.4g} -> {out}"
                + (f"; report {res['report']}" if res.get("report") else ""))

@@ -42,21 +42,11 @@ def corrupt_command(
       ambient-eval corrupt builtin:digits -o noisy --kind noise --level 0.2 --fraction 1
       ambient-eval corrupt builtin:digits -o flipped --kind label-flip --level 0.05
     """
-    from ambient_eval.data import corruptions as C
-    from ambient_eval.data import open_source
-    from ambient_eval.training.corrupt import check_output_dir, corrupt_source
+    from ambient_eval.api import corrupt
 
-    C.validate(kind, level, fraction)
-    check_output_dir(out, overwrite)
-    head = Path(source.split("#")[0])
-    if head.is_dir() and (out.resolve() == head.resolve() or head.resolve() in out.resolve().parents):
-        from ambient_eval.errors import AmbientError
-
-        raise AmbientError(f"-o '{out}' is inside the source folder '{source}': the corrupted copy would be "
-                           "written into (and later read as part of) its own source. Choose -o outside it.")
-    src = open_source(source, resize=resolution, max_images=max_images)
-    res = corrupt_source(src, out, kind, level, fraction=fraction, seed=seed, angle=angle, overwrite=overwrite)
-    typer.echo(f"Wrote {res['n']} images ({res['n_corrupted']} corrupted, {kind} {level}) to {out}")
+    res = corrupt(source, kind, level, fraction=fraction, seed=seed, angle=angle, resolution=resolution,
+                  max_images=max_images, out=out, overwrite=overwrite)
+    typer.echo(f"Wrote {res.summary['n']} images ({res.summary['n_corrupted']} corrupted, {kind} {level}) to {out}")
 
 
 def register(app: typer.Typer) -> None:

@@ -7,9 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from ambient_eval.cli.conditioning_options import (EDM_STEPS, ClassSpec, Gnet, Guidance, Lora, LoraScale,
-                                                   NegativePrompt, PipelineSteps, Prompts, Scheduler,
-                                                   conditioning, edm_class)
+from ambient_eval.cli.conditioning_options import (ClassSpec, Gnet, Guidance, Lora, LoraScale, NegativePrompt,
+                                                   PipelineSteps, Prompts, Scheduler)
 
 
 class Sampler(str, Enum):
@@ -111,37 +110,17 @@ def sample(
       torchrun --nproc_per_node=4 -m ambient_eval sample run/model \\
           --seeds 0-49999 --out s/
     """
-    from ambient_eval.errors import AmbientError
-    from ambient_eval.models import load_model
-    from ambient_eval.sampling import distributed
-    from ambient_eval.sampling.run import sample_to_path
-    from ambient_eval.sampling.samplers import SamplerConfig
-    from ambient_eval.sampling.seeds import parse_seeds
+    from ambient_eval.api import sample
 
-    cond = conditioning(class_label, prompts, guidance, negative_prompt, scheduler, steps, lora, lora_scale, gnet)
-    if seeds is None and cond.default_seeds() is None:
-        raise AmbientError("Pass --seeds (e.g. --seeds 0-49999), or --prompts FILE to generate "
-                           "every prompt once.")
-    seed_list = parse_seeds(seeds) if seeds is not None else cond.default_seeds()
-    if net_batch != "auto" and not net_batch.isdigit():
-        raise AmbientError(f"--net-batch '{net_batch}' is not 'auto' or a non-negative integer.")
-    cfg = SamplerConfig(sampler=sampler.value, steps=steps or EDM_STEPS, sigma_min=sigma_min, sigma_max=sigma_max,
-                        rho=rho, S_churn=S_churn, S_min=S_min, S_max=S_max, S_noise=S_noise).validate()
-    dev = distributed.device_for_rank(device)
-    denoiser = load_model(model, format=format.value if format else None, trust_pickle=trust_pickle,
-                          device=str(dev), vae=vae, conditioning=cond)
-    from ambient_eval.files.atomic import claim_output_dir
-
-    # One run per output at a time: a second `sample` on the same --out stops here (exit 2).
-    claim_output_dir(out if out.suffix.lower() != ".npz" else out.with_name(out.name + ".partial"))
-    with distributed.process_group(dev) as (rank, _):
-        summary = sample_to_path(denoiser, seed_list, out, cfg=cfg, batch_size=batch,
-                                 class_label=edm_class(class_label), device=dev,
-                                 net_batch=net_batch if net_batch == "auto" else int(net_batch),
-                                 autocast=autocast.value if autocast else None)
-    if rank == 0:
-        typer.echo(f"Wrote {len(seed_list) - summary['skipped']} samples to {out} "
-                   f"({summary['skipped']} already there).")
+    res = sample(model, seeds, out, batch=batch, steps=steps, sampler=sampler.value, class_label=class_label,
+                 prompts=prompts, guidance=guidance, gnet=gnet, negative_prompt=negative_prompt, scheduler=scheduler,
+                 lora=lora or (), lora_scale=lora_scale, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho,
+                 S_churn=S_churn, S_min=S_min, S_max=S_max, S_noise=S_noise, device=device,
+                 format=format.value if format else None, trust_pickle=trust_pickle, vae=vae,
+                 autocast=autocast.value if autocast else None, net_batch=net_batch)
+    if res.summary["rank"] == 0:
+        typer.echo(f"Wrote {len(res.seeds) - res.summary['skipped']} samples to {out} "
+                   f"({res.summary['skipped']} already there).")
 
 
 def register(app: typer.Typer) -> None:

@@ -103,76 +103,22 @@ def train_command(
       ambient-eval train noisy/ -o runs/noisy --method noisy
       ambient-eval train builtin:digits -o runs/cep --method cep --cond --cep-gamma 1.0
     """
-    import numpy as np
+    from ambient_eval.api import train
 
-    from ambient_eval.errors import AmbientError
-    from ambient_eval.training.config import TrainConfig
-    from ambient_eval.training.dataset import load_train_data, read_annotations
-    from ambient_eval.training.loop import train
-
-    if steps is not None and kimg is not None:
-        raise AmbientError("Pass either --steps or --kimg, not both.")
-    n_steps = steps if steps is not None else (max(1, round(kimg * 1000 / batch)) if kimg is not None else 2000)
-    cfg = TrainConfig(method=method, arch=arch, resolution=resolution, cond=cond, steps=n_steps, batch=batch, lr=lr,
-                      warmup_steps=warmup, ema_halflife_kimg=ema, sigma_policy=sigma_policy, consistency=consistency,
-                      ambient_target=AmbientTarget(ambient_target).value, batch_order=BatchOrder(batch_order).value,
-                      sigma_n=sigma_n,
-                      label_flip=label_flip, cep_gamma=cep_gamma, cep_noise=cep_noise, cep_scale=cep_scale,
-                      seed=seed, checkpoint_every=checkpoint_every, device=device, compile=compile)
-    cfg.validate()
-    if method == "ambient-omni" and annotations is None:
-        raise AmbientError("--method ambient-omni needs --annotations (from `ambient-eval annotate`).")
-    if annotations is not None and not (method == "ambient-omni" or only_clean):
-        raise AmbientError(f"--annotations is used by --method ambient-omni (or with --only-clean); --method "
-                           f"{method} would ignore it. Drop it or change the method.")
-    if only_clean and annotations is None:
-        raise AmbientError("--only-clean selects samples with sigma_tn = 0 from --annotations; pass --annotations.")
-    if method != "noisy" and sigma_n is not None:
-        raise AmbientError(f"--sigma-n is only used by --method noisy (got --method {method}).")
-    data = load_train_data(data, resolution)
-    sigma_tn, ann_fp, sigma_max = None, None, None
-    if annotations is not None:
-        from ambient_eval.files.hashing import sha256_file
-
-        from ambient_eval.training.dataset import read_sigma_max
-
-        sigma_tn, _ = read_annotations(annotations, data)
-        sigma_max = read_sigma_max(annotations, len(data))  # locality branch (optional "sigma_max" per record)
-        ann_fp = sha256_file(annotations)
-        if only_clean:
-            keep = np.flatnonzero(sigma_tn == 0)
-            if len(keep) == 0:
-                raise AmbientError(f"--only-clean: no sample has sigma_tn = 0 in '{annotations}'.")
-            data = subset(data, keep)
-            sigma_tn, sigma_max = None, None
-    from ambient_eval.runtime.oom import oom_guard
-    from ambient_eval.sampling import distributed
-
-    # torchrun: this rank's GPU set first, then the group (timeout, errors shared, destroyed at the end)
-    oom = oom_guard(f"training with --batch {cfg.batch} (images per step, all processes together)",
-                    "Lower --batch (checkpoints are kept: re-run to resume), or train with --device cpu.")
-    with distributed.process_group(distributed.device_for_rank(cfg.device)), oom:
-        res = train(data, cfg, out, sigma_tn=sigma_tn, annotations_fingerprint=ann_fp, overwrite=overwrite,
-                    sigma_max=sigma_max)
-    if res["start_step"] and res["start_step"] == res["end_step"]:
+    run = train(data, out, method=method, annotations=annotations, only_clean=only_clean, sigma_n=sigma_n,
+                label_flip=label_flip, cep_gamma=cep_gamma, cep_noise=cep_noise, cep_scale=cep_scale, steps=steps,
+                kimg=kimg, batch=batch, lr=lr, warmup=warmup, ema=ema, arch=arch, resolution=resolution, cond=cond,
+                sigma_policy=sigma_policy, ambient_target=AmbientTarget(ambient_target).value,
+                batch_order=BatchOrder(batch_order).value, consistency=consistency,
+                checkpoint_every=checkpoint_every, seed=seed, device=device, compile=compile, overwrite=overwrite)
+    res = run.summary
+    if run.already_complete:
         typer.echo(f"Run '{out}' is already complete at step {res['end_step']}; nothing to do.")
         return
     loss = (f"loss {res['final_loss']:.4f}" if res["first_loss"] is None else   # one logged step
             f"loss {res['first_loss']:.4f} -> {res['final_loss']:.4f}")
     typer.echo(f"Trained steps {res['start_step']}..{res['end_step']} ({res['images_per_second']:.0f} img/s); "
-               f"{loss}. Final checkpoint: {Path(out) / 'final'}")
-
-
-def subset(data, keep):
-    """TrainData restricted to positions `keep` (fingerprint records the subset)."""
-    import torch
-
-    from ambient_eval.files.hashing import sha256_json
-    from ambient_eval.training.dataset import TrainData
-
-    return TrainData(f"{data.description} (clean subset, {len(keep)})",
-                     sha256_json([data.fingerprint, [int(i) for i in keep]]), data.images[torch.from_numpy(keep)],
-                     None if data.labels is None else data.labels[keep], [data.names[i] for i in keep], data.sigma_n)
+               f"{loss}. Final checkpoint: {run.final_checkpoint}")
 
 
 def register(app: typer.Typer) -> None:

@@ -24,26 +24,37 @@ def sample_settings(denoiser, cfg: SamplerConfig, class_label, autocast, device=
             "class": class_label, "autocast": autocast, **provenance(denoiser, class_label)}
 
 
+def prepare_sampling(denoiser, seeds: Sequence[int], *, cfg: SamplerConfig, batch_size: int = 64,
+                     class_label: int | str | None = None, device=None, net_batch="auto",
+                     autocast: str | None = None) -> tuple[SamplerConfig, list[int], object, dict]:
+    """Validate a sampling run before the first image; => (cfg, seeds, labels | None, settings)."""
+    cfg = cfg.validate()
+    seeds = [int(s) for s in seeds]
+    labels = resolve_labels(denoiser, seeds, class_label)          # validates --class early
+    check_generation(denoiser, cfg, batch_size=batch_size, device=device, autocast=autocast)
+    settings = sample_settings(denoiser, cfg, class_label, autocast, device, net_batch)
+    if str(getattr(device, "type", device) or "cpu").startswith("cpu"):   # recorded, not compared on resume
+        from ambient_eval.runtime.threads import current_threads
+
+        settings["cpu_threads"] = current_threads()
+    return cfg, seeds, labels, settings
+
+
 def sample_to_path(denoiser, seeds: Sequence[int], out: str | Path, *, cfg: SamplerConfig,
                    batch_size: int = 64, class_label: int | None = None, device=None,
                    net_batch="auto", autocast: str | None = None) -> dict:
-    """Generate the seeds not yet in `out` (this rank's share) and write them; => summary dict.
+    """Generate the seeds not yet in `out` (this rank's share) and write them; => summary dict
+    (counts, and the settings and labels recorded with the output).
 
     Everything is validated before the first image is generated. Under torchrun every rank
     takes every world_size-th missing seed; rank 0 merges .npz shards at the end.
     """
     from ambient_eval.runtime.progress import progress
 
-    cfg = cfg.validate()
-    seeds = [int(s) for s in seeds]
-    labels = resolve_labels(denoiser, seeds, class_label)          # validates --class early
-    check_generation(denoiser, cfg, batch_size=batch_size, device=device, autocast=autocast)
+    cfg, seeds, labels, settings = prepare_sampling(denoiser, seeds, cfg=cfg, batch_size=batch_size,
+                                                    class_label=class_label, device=device, net_batch=net_batch,
+                                                    autocast=autocast)
     writer = make_writer(out)
-    settings = sample_settings(denoiser, cfg, class_label, autocast, device, net_batch)
-    if str(getattr(device, "type", device) or "cpu").startswith("cpu"):   # recorded, not compared on resume
-        from ambient_eval.runtime.threads import current_threads
-
-        settings["cpu_threads"] = current_threads()
     rank, world = distributed.world()[:2]
     if rank == 0:
         writer.prepare(settings)                 # creates dirs, removes stale temps, settings file
@@ -73,4 +84,5 @@ def sample_to_path(denoiser, seeds: Sequence[int], out: str | Path, *, cfg: Samp
         writer.finalize(seeds, labels, settings)
     distributed.barrier()
     return {"out": str(out), "n_seeds": len(seeds), "generated": len(mine), "skipped": len(done),
-            "rank": rank, "world_size": world}
+            "rank": rank, "world_size": world, "settings": settings,
+            "labels": None if labels is None else [int(v) for v in labels]}
