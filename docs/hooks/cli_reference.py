@@ -1,0 +1,105 @@
+"""MkDocs hook: the CLI reference page (cli.md), generated at build time from the Typer app.
+
+Every command and subcommand of `ambient_eval.cli.app.app`, its docstring (the `Examples:` section
+as a code block) and every argument and option with its help and default, read from the same
+objects `--help` prints, so the page cannot drift from the tool. Also adds files that live outside
+docs/ (a figure an experiment writes) to the site.
+"""
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI_PAGE = "cli.md"
+# Files outside docs/ that pages show: site path -> repository path.
+EXTERNAL_FILES = {
+    "img/regimes_closed_form.svg": "experiments/results/regimes_closed_form/regimes_closed_form.svg",
+}
+_DEFAULT = re.compile(r"\s*\[([^\[\]]*)\]\s*$")
+
+
+def _cell(text: str) -> str:
+    """Markdown table cell: HTML-escaped, pipes escaped, on one line."""
+    return html.escape(" ".join(text.split()), quote=False).replace("|", "\\|")
+
+
+def _docstring(text: str) -> list[str]:
+    """Command help as Markdown: prose paragraphs, then `Examples:` as one bash block."""
+    body, _, examples = text.partition("\nExamples:")
+    out = [html.escape(p.strip(), quote=False) for p in body.strip().split("\n\n") if p.strip()]
+    out = [" ".join(p.split()) for p in out]
+    lines = [ln.strip() for ln in examples.splitlines() if ln.strip()]
+    if lines:
+        out += ["**Examples**", "```text\n" + "\n".join(lines) + "\n```"]
+    return out
+
+
+def _params(cmd, ctx) -> list[str]:
+    rows = []
+    for p in cmd.params:
+        if getattr(p, "hidden", False):
+            continue
+        rec = p.get_help_record(ctx)
+        if rec is None:
+            continue
+        decl, help_text = rec
+        default = ""
+        m = _DEFAULT.search(help_text)
+        if m:
+            help_text = help_text[:m.start()]
+            parts = [s.strip() for s in m.group(1).split(";")]
+            default = "; ".join(s for s in parts if s != "required")
+            if "required" in parts:
+                default = ("required; " + default).rstrip("; ")
+        kind = "argument" if p.param_type_name == "argument" else "option"
+        rows.append(f"| `{_cell(decl)}` | {kind} | {_cell(help_text)} | {_cell(default)} |")
+    if not rows:
+        return []
+    return ["\n".join(["| name | kind | description | default, range |", "| --- | --- | --- | --- |", *rows])]
+
+
+def _walk(cmd, ctx, path: list[str], level: int, out: list[str]) -> None:
+    from typer._click.core import Context
+
+    title = " ".join(path)
+    out.append(f"{'#' * level} `{title}`")
+    out.append(f"```text\n{cmd.get_usage(ctx).strip()}\n```")
+    out += _docstring(cmd.help or "")
+    out += _params(cmd, ctx)
+    if hasattr(cmd, "list_commands"):
+        for name in cmd.list_commands(ctx):
+            sub = cmd.get_command(ctx, name)
+            if sub is None or getattr(sub, "hidden", False):
+                continue
+            _walk(sub, Context(sub, parent=ctx, info_name=name), [*path, name], min(level + 1, 4), out)
+
+
+def cli_markdown() -> str:
+    """The whole CLI reference as Markdown (also used by tests)."""
+    import typer
+    from typer._click.core import Context
+
+    from ambient_eval.cli.app import app
+
+    root = typer.main.get_command(app)
+    ctx = Context(root, info_name="ambient-eval")
+    out = ["# CLI reference", "",
+           "Generated when the site is built from the command-line app itself (the objects `--help` "
+           "prints), so it lists every command, subcommand, argument and option of this version. "
+           "The same text: `ambient-eval COMMAND --help`."]
+    names = [n for n in root.list_commands(ctx) if not getattr(root.get_command(ctx, n), "hidden", False)]
+    out.append("Commands: " + " · ".join(f"[`{n}`](#ambient-eval-{n})" for n in names))
+    _walk(root, ctx, ["ambient-eval"], 2, out)
+    return "\n\n".join(out) + "\n"
+
+
+def on_files(files, config):
+    """Add the generated CLI page and the external figures to the site's files."""
+    from mkdocs.structure.files import File
+
+    files.append(File.generated(config, CLI_PAGE, content=cli_markdown()))
+    for dest, src in EXTERNAL_FILES.items():
+        files.append(File.generated(config, dest, abs_src_path=str(ROOT / src)))
+    return files
