@@ -1,4 +1,4 @@
-"""MkDocs hook: the CLI reference page (cli.md), generated at build time from the Typer app.
+"""MkDocs hook: the CLI reference page (cli.md), replaced at build time by one generated from the Typer app.
 
 Every command and subcommand of `ambient_eval.cli.app.app`, its docstring (the `Examples:` section
 as a code block) and every argument and option with its help and default, read from the same
@@ -95,11 +95,15 @@ def cli_markdown() -> str:
     return "\n\n".join(out) + "\n"
 
 
+def on_page_markdown(markdown, page, config, files):
+    """docs/cli.md is a placeholder (for readers of the repository): the site gets the generated page."""
+    return cli_markdown() if page.file.src_uri == CLI_PAGE else markdown
+
+
 def on_files(files, config):
-    """Add the generated CLI page and the external figures to the site's files."""
+    """Add the figures that live outside docs/ to the site's files."""
     from mkdocs.structure.files import File
 
-    files.append(File.generated(config, CLI_PAGE, content=cli_markdown()))
     for dest, src in EXTERNAL_FILES.items():
         files.append(File.generated(config, dest, abs_src_path=str(ROOT / src)))
     return files
