@@ -20,9 +20,12 @@ EXTERNAL_FILES = {
 _DEFAULT = re.compile(r"\s*\[([^\[\]]*)\]\s*$")
 
 
-def _cell(text: str) -> str:
-    """Markdown table cell: HTML-escaped, pipes escaped, on one line."""
-    return html.escape(" ".join(text.split()), quote=False).replace("|", "\\|")
+def _cell(text: str, code: bool = False) -> str:
+    """Markdown table cell on one line; outside a code span HTML-escaped, pipes escaped."""
+    text = " ".join(text.split())
+    if code:       # Python-Markdown's tables do not split on a pipe inside a code span
+        return text
+    return html.escape(text, quote=False).replace("|", "\\|")
 
 
 def _docstring(text: str) -> list[str]:
@@ -49,12 +52,12 @@ def _params(cmd, ctx) -> list[str]:
         m = _DEFAULT.search(help_text)
         if m:
             help_text = help_text[:m.start()]
-            parts = [s.strip() for s in m.group(1).split(";")]
+            parts = [s.strip().removeprefix("default: ") for s in m.group(1).split(";")]
             default = "; ".join(s for s in parts if s != "required")
             if "required" in parts:
                 default = ("required; " + default).rstrip("; ")
         kind = "argument" if p.param_type_name == "argument" else "option"
-        rows.append(f"| `{_cell(decl)}` | {kind} | {_cell(help_text)} | {_cell(default)} |")
+        rows.append(f"| `{_cell(decl, code=True)}` | {kind} | {_cell(help_text)} | {_cell(default)} |")
     if not rows:
         return []
     return ["\n".join(["| name | kind | description | default, range |", "| --- | --- | --- | --- |", *rows])]
