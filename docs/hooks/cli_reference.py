@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,6 +82,8 @@ def _walk(cmd, ctx, path: list[str], level: int, out: list[str]) -> None:
 
 def cli_markdown() -> str:
     """The whole CLI reference as Markdown (also used by tests)."""
+    if str(ROOT) not in sys.path:       # document this checkout, not another installed copy
+        sys.path.insert(0, str(ROOT))
     import typer
     from typer._click.core import Context
 
