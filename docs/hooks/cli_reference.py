@@ -65,8 +65,6 @@ def _params(cmd, ctx) -> list[str]:
 
 
 def _walk(cmd, ctx, path: list[str], level: int, out: list[str]) -> None:
-    from typer._click.core import Context
-
     title = " ".join(path)
     out.append(f"{'#' * level} `{title}`")
     out.append(f"```text\n{cmd.get_usage(ctx).strip()}\n```")
@@ -77,7 +75,7 @@ def _walk(cmd, ctx, path: list[str], level: int, out: list[str]) -> None:
             sub = cmd.get_command(ctx, name)
             if sub is None or getattr(sub, "hidden", False):
                 continue
-            _walk(sub, Context(sub, parent=ctx, info_name=name), [*path, name], min(level + 1, 4), out)
+            _walk(sub, sub.context_class(sub, parent=ctx, info_name=name), [*path, name], min(level + 1, 4), out)
 
 
 def cli_markdown() -> str:
@@ -85,12 +83,11 @@ def cli_markdown() -> str:
     if str(ROOT) not in sys.path:       # document this checkout, not another installed copy
         sys.path.insert(0, str(ROOT))
     import typer
-    from typer._click.core import Context
 
     from ambient_eval.cli.app import app
 
-    root = typer.main.get_command(app)
-    ctx = Context(root, info_name="ambient-eval")
+    root = typer.main.get_command(app)      # a click (or Typer's vendored click) Group
+    ctx = root.context_class(root, info_name="ambient-eval")
     out = ["# CLI reference", "",
            "Generated when the site is built from the command-line app itself (the objects `--help` "
            "prints), so it lists every command, subcommand, argument and option of this version. "

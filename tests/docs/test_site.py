@@ -68,7 +68,6 @@ def test_cli_reference_lists_every_command_and_option():
     finally:
         sys.path.remove(str(DOCS / "hooks"))
     import typer
-    from typer._click.core import Context
 
     from ambient_eval.cli.app import app
 
@@ -83,10 +82,10 @@ def test_cli_reference_lists_every_command_and_option():
                 assert f"`{rec[0]}`" in section.split("\n#")[0], (path, rec[0])
         for name in getattr(cmd, "list_commands", lambda c: [])(ctx):
             sub = cmd.get_command(ctx, name)
-            walk(sub, Context(sub, parent=ctx, info_name=name), [*path, name])
+            walk(sub, sub.context_class(sub, parent=ctx, info_name=name), [*path, name])
 
     root = typer.main.get_command(app)
-    walk(root, Context(root, info_name="ambient-eval"), ["ambient-eval"])
+    walk(root, root.context_class(root, info_name="ambient-eval"), ["ambient-eval"])
     for sub in ("ambient-eval refs list", "ambient-eval history record", "ambient-eval fid"):
         assert f"`{sub}`" in text
     assert "ambient-eval fid samples/ ref:edm-cifar10-32" in text      # the docstring's Examples
