@@ -1,6 +1,6 @@
 """When ambient-eval may download, where downloads go, and how URLs map onto a mirror.
 
-Environment (documented in the README, "Weights and reference statistics on first use"):
+Environment (documented in docs/weights.md, "Weights and reference statistics on first use"):
   AMBIENT_EVAL_OFFLINE=1            never touch the network (the root option --offline sets it)
   CI=<anything but 0/false>         no download unless AMBIENT_EVAL_ALLOW_DOWNLOAD=1
   AMBIENT_EVAL_DOWNLOADS=DIR        download cache (default $XDG_CACHE_HOME/ambient-eval/downloads,

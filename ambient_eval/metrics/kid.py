@@ -10,7 +10,7 @@ of order 1 whose rounding depends on the CPU's BLAS kernel: measured 3e-6..4e-5 
 features under OpenBLAS's Haswell, Zen, Sandybridge and this machine's default kernels (and up to 6e-4 for the std).
 In float64 that error is ~1e-12, so our number is the same on every CPU. The tests check it against
 torch-fidelity's `kid_features_to_metric` run on the same features as float64 tensors (rel 1e-9), and
-against its float32 run within the float32 rounding bound (README, "KID precision").
+against its float32 run within the float32 rounding bound (docs/quality.md, "KID precision").
 
 Why our own code: torch-fidelity's function needs torch (~2.5 s to import, more than a whole warm-cache
 `fid` run) and computes three kernel matrices per subset (300 matrix products for 100 subsets). Here

@@ -6,6 +6,11 @@ rejections, console.error) and, after the page has loaded and Plotly has drawn, 
 status into the DOM. Chromium's `--dump-dom` prints that DOM; `--screenshot` saves the PNG.
 `--virtual-time-budget` lets timers run without waiting in real time.
 
+A page may define `window.aeBeforeReport(done)` (a script passed as `extra_js` to `inject_probe`):
+the probe then calls it after the settle time and writes its status when `done` is called, with
+`window.aeExtra` in the status as `extra` (the docs-site test types a search query this way).
+`check_url` opens any URL (file:// or http://) of a page that already carries the probe.
+
 Command line (exit 0 = OK, 1 = check failed, 2 = Chromium missing or bad input):
     python -m ambient_eval.reports.browser_check reports/fid-*.html --screenshot shot.png
 Chromium on Debian/Ubuntu: apt-get install -y --no-install-recommends chromium
@@ -81,10 +86,13 @@ _PROBE_JS = r"""
     s.type = 'application/json'; s.id = '__STATUS_ID__';
     s.textContent = JSON.stringify({errors: errs, figures: figs, external: ext, title: document.title,
       scroll_width: de.scrollWidth, client_width: de.clientWidth,
+      extra: window.aeExtra === undefined ? null : window.aeExtra,
       height: Math.ceil((document.body || de).getBoundingClientRect().bottom + window.scrollY)}).replace(/</g, '\\u003c');
     (document.body || de).appendChild(s);
   }
-  window.addEventListener('load', function(){ setTimeout(report, __SETTLE__); });
+  window.addEventListener('load', function(){ setTimeout(function(){
+    if (typeof window.aeBeforeReport === 'function') { window.aeBeforeReport(report); } else { report(); }
+  }, __SETTLE__); });
 })();
 """
 
@@ -110,15 +118,21 @@ def check_report(html_path: str | os.PathLike, screenshot_path: str | os.PathLik
     src = Path(html_path)
     if not src.is_file():
         raise AmbientError(f"Report '{src}' does not exist. Pass the path of an HTML report.")
-    chromium = find_chromium()
-    if chromium is None:
-        raise AmbientError(f"No Chromium found (looked for ${CHROMIUM_ENV} and {', '.join(CHROMIUM_CANDIDATES)}). "
-                           f"{INSTALL_HINT}.")
-    with tempfile.TemporaryDirectory(prefix="ae-browser-", dir=_short_tmp()) as tmp:
+    _chromium()
+    with tempfile.TemporaryDirectory(prefix="ae-page-", dir=_short_tmp()) as tmp:
         page = Path(tmp) / "page.html"
-        page.write_text(_inject(src.read_text(encoding="utf-8", errors="replace"), src, settings),
-                        encoding="utf-8")
-        url = page.as_uri()
+        page.write_text(inject_probe(src.read_text(encoding="utf-8", errors="replace"),
+                                     src.resolve().parent.as_uri() + "/", settings), encoding="utf-8")
+        return check_url(page.as_uri(), screenshot_path, settings, name=src.name)
+
+
+def check_url(url: str, screenshot_path: str | os.PathLike | None,
+              settings: BrowserCheckSettings = BrowserCheckSettings(), name: str | None = None) -> dict[str, Any]:
+    """Open `url`, a page carrying the probe (`inject_probe`), headless; the result of `check_report`
+    plus 'extra' (the page's `window.aeExtra`). `name` names the page in messages."""
+    chromium = _chromium()
+    name = name or url
+    with tempfile.TemporaryDirectory(prefix="ae-browser-", dir=_short_tmp()) as tmp:
         # Wide window: DOM status and (optionally) a screenshot of a tall viewport, cropped below
         # to the page height the probe measured - one launch instead of two.
         shot = None
@@ -129,13 +143,13 @@ def check_report(html_path: str | os.PathLike, screenshot_path: str | os.PathLik
             raw_shot = Path(tmp) / "shot.png"
             extra = [f"--screenshot={raw_shot}"]
         wide = _status(_run(chromium, tmp, "wide", settings, settings.width,
-                            settings.max_height if shot else 900, "--dump-dom", *extra, url), src)
+                            settings.max_height if shot else 900, "--dump-dom", *extra, url), name)
         if shot is not None:
             _crop_screenshot(raw_shot, shot, int(wide.get("height") or settings.max_height))
         narrow: dict[str, Any] = {}
         if settings.narrow_width:
             narrow = _status(_run(chromium, tmp, "narrow", settings, settings.narrow_width, 844,
-                                  "--dump-dom", url), src)
+                                  "--dump-dom", url), name)
     figures = wide.get("figures", [])
     errors = list(dict.fromkeys(wide.get("errors", []) + narrow.get("errors", [])))
     overflow = None
@@ -153,7 +167,15 @@ def check_report(html_path: str | os.PathLike, screenshot_path: str | os.PathLik
             "n_figures": len(figures), "n_rendered": sum(bool(f["rendered"]) for f in figures),
             "external_resources": wide.get("external", []), "narrow_overflow": overflow,
             "title": wide.get("title", ""), "screenshot": str(shot) if shot else None,
-            "chromium": _version(chromium)}
+            "chromium": _version(chromium), "extra": wide.get("extra")}
+
+
+def _chromium() -> str:
+    chromium = find_chromium()
+    if chromium is None:
+        raise AmbientError(f"No Chromium found (looked for ${CHROMIUM_ENV} and {', '.join(CHROMIUM_CANDIDATES)}). "
+                           f"{INSTALL_HINT}.")
+    return chromium
 
 
 def _crop_screenshot(raw: Path, dest: Path, height: int) -> None:
@@ -171,12 +193,14 @@ def _crop_screenshot(raw: Path, dest: Path, height: int) -> None:
         cropped.save(tmp, format="PNG")
 
 
-def _inject(text: str, src: Path, settings: BrowserCheckSettings) -> str:
-    """The page with <base> (relative files resolve beside the original) and the probe first."""
+def inject_probe(text: str, base_href: str | None = None,
+                 settings: BrowserCheckSettings = BrowserCheckSettings(), extra_js: str = "") -> str:
+    """The page `text` with the probe (and `extra_js`) first in <head>, and <base href> when given
+    (relative files then resolve beside the original)."""
     probe = _PROBE_JS.replace("__STATUS_ID__", STATUS_ID).replace("__SETTLE__", str(int(settings.settle_ms)))
+    base = f'<base href="{base_href}">' if base_href else ""
     # The copy is written as UTF-8; declare it first (the page's own meta may now be past byte 1024).
-    snippet = (f'<meta charset="utf-8"><base href="{src.resolve().parent.as_uri()}/">'
-               f"<script>{probe}</script>")
+    snippet = f'<meta charset="utf-8">{base}<script>{probe}{extra_js}</script>'
     m = re.search(r"<head(\s[^>]*)?>", text, re.IGNORECASE)
     if m:
         return text[:m.end()] + snippet + text[m.end():]
@@ -218,10 +242,10 @@ def _run(chromium: str, tmp: str, tag: str, settings: BrowserCheckSettings, widt
     return out
 
 
-def _status(dom: str, src: Path) -> dict[str, Any]:
+def _status(dom: str, name: str) -> dict[str, Any]:
     m = re.search(rf'<script type="application/json" id="{STATUS_ID}">(.*?)</script>', dom, re.DOTALL)
     if not m:
-        return {"errors": [f"page '{src.name}' did not finish loading (no status from the probe)"]}
+        return {"errors": [f"page '{name}' did not finish loading (no status from the probe)"]}
     return json.loads(m.group(1))
 
 

@@ -1,4 +1,4 @@
-"""Smoke run of experiments/regimes_closed_form.py at a tiny size (the README names it)."""
+"""Smoke run of experiments/regimes_closed_form.py at a tiny size (docs/memorization.md names it)."""
 from __future__ import annotations
 
 import importlib.util

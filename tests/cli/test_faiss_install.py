@@ -46,8 +46,8 @@ def test_printed_fix_leaves_exactly_one_working_build(mixed):
     assert _follow("pip uninstall -y faiss-cpu", set(mixed)) == set()
 
 
-def test_readme_recipe_is_the_working_sequence():
-    text = " ".join((ROOT / "README.md").read_text().split())
+def test_docs_recipe_is_the_working_sequence():
+    text = " ".join((ROOT / "docs" / "scaling.md").read_text().split())   # the GPU install recipe
     assert F.install_recipe() in text
     assert "then `pip uninstall -y faiss-cpu`" not in text
 

@@ -1,4 +1,4 @@
-"""Smoke run of benchmarks/bench_fetch.py (named in the README) at a tiny size."""
+"""Smoke run of benchmarks/bench_fetch.py (named in docs/weights.md) at a tiny size."""
 from __future__ import annotations
 
 import importlib.util

@@ -73,7 +73,7 @@ def test_two_processes_gloo_match_single_process(tiny_ckpt, tmp_path):
     assert seeds.tolist() == SEEDS and not Path(str(out) + ".partial").exists()
     model = load_model(tiny_ckpt, device="cpu")
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)     # the promise: identical bits at the same CPU thread count (README)
+    torch.set_num_threads(1)     # the promise: identical bits at the same CPU thread count (docs/sampling.md)
     try:
         ref = _images(model, SEEDS, 64)
     finally:

@@ -1,4 +1,4 @@
-"""Smoke run of benchmarks/bench_t2i.py at tiny size (the README quotes its full-size number)."""
+"""Smoke run of benchmarks/bench_t2i.py at tiny size (docs/sampling.md quotes its full-size number)."""
 from __future__ import annotations
 
 import importlib.util

@@ -1,6 +1,6 @@
 """Text-to-image FID end to end (`fid --model SD --prompts FILE REF --resize R --metrics fd,clipscore`),
 the `--resize` transform (center crop + PIL bicubic, against an independent PIL oracle), and the
-COCO-30k / ImageNet protocols of the README run at tiny size."""
+COCO-30k / ImageNet protocols of docs/quality.md run at tiny size."""
 from __future__ import annotations
 
 import json
@@ -112,7 +112,7 @@ def test_resize_refuses_statistics(cli, tmp_path):
     assert "statistics" in r.output
 
 
-# ---- the README's two protocol commands, run at tiny size -------------------------------------------
+# ---- the two protocol commands of docs/quality.md, run at tiny size -------------------------------------------
 
 def _readme_line(prefix: str) -> list[str]:
     import shlex
@@ -124,7 +124,7 @@ def _readme_line(prefix: str) -> list[str]:
 
 
 def _scaled(argv: list[str], swap: dict[str, str], extra: list) -> list:
-    """The README argv with paths/sizes swapped for tiny stand-ins and test-only options appended."""
+    """The documented argv with paths/sizes swapped for tiny stand-ins and test-only options appended."""
     return [swap.get(a, a) for a in argv if a not in ("--out",) and not a.startswith("results/")] + extra
 
 
