@@ -1,8 +1,24 @@
-"""The public Python API: one function per command, the same numbers as the CLI.
+"""The public Python API: one function per command, the same numbers and files as the CLI.
 
+Each function returns a typed result: its numbers (`.metrics`, ...), `.to_pandas()` where it has
+rows, and `.save(dir)`, which writes exactly the files the command writes into `--out` (the CLI
+calls these functions and `.save`, so the two cannot differ).
+
+Examples:
+    ```python
     import ambient_eval as ae
-    res = ae.fid("samples/", "ref:cifar10-train-32")     # -> Results (what results.json holds)
-    st = ae.compute_stats("data/train")                  # -> FeatureStats (a stats .npz)
+
+    ae.stats("data/train.zip", features="pixel").save("ref.npz")               # ambient-eval stats
+    q = ae.fid("samples/", "data/train.zip", metrics=["fid", "kid"], features="pixel")
+    q.to_pandas()                                           # metric, value, ci_low, ci_high
+    q.save("out/fid")                                       # results.json, results.csv, report.html
+    m = ae.memorization(["samples/"], train="data/train.zip", embed="pixel")
+    m.to_pandas().head()                                    # one row per sample: top-1 cosine, ...
+    r = ae.reproducibility(["samplesA/", "samplesB/"], seeds="0-15", embed="pixel")
+    r.to_pandas()                                           # one row per model pair: RP score, CI
+    g = ae.gate(["out/fid"], config="gate.toml")
+    g.passed, g.to_pandas()                                 # one row per rule
+    ```
 
 Each command's implementation lives in the folder named for its job (metrics/, audits/, sampling/,
 training/, gate/); this module is the one place users import from.
@@ -10,15 +26,20 @@ training/, gate/); this module is the one place users import from.
 from __future__ import annotations
 
 # Quality: fid, stats.
-from ambient_eval.metrics.fid_run import DEFAULTS, FidDefaults, compute_stats, fid
+from ambient_eval.metrics.fid_api import FidResult, StatsResult, fid, stats
+from ambient_eval.metrics.fid_run import DEFAULTS, FidDefaults, compute_stats
 
 # Audits and gates: memorization, reproducibility, gate.
+from ambient_eval.audits.memorization_api import MemorizationResult, memorization
+from ambient_eval.audits.reproducibility_api import ReproducibilityResult, reproducibility
+from ambient_eval.gate.gate_api import GateResult, gate
 
 # Models: sample, train, annotate, corrupt.
 
 __all__ = [
     # quality
-    "DEFAULTS", "FidDefaults", "compute_stats", "fid",
+    "DEFAULTS", "FidDefaults", "FidResult", "StatsResult", "compute_stats", "fid", "stats",
     # audits and gates
+    "GateResult", "MemorizationResult", "ReproducibilityResult", "gate", "memorization", "reproducibility",
     # models
 ]

@@ -1,4 +1,6 @@
-"""The `fid` and `stats` commands behind the API: `fid(...)` -> Results and `compute_stats(...)` -> FeatureStats.
+"""The `fid` and `stats` computations behind the API: `fid_results(...)` -> Results, `compute_stats(...)` -> FeatureStats.
+
+The public `ambient_eval.fid` / `ambient_eval.stats` (metrics/fid_api.py) wrap these in typed results.
 
 Flow: sources -> (validate everything) -> extractors (weights resolved) -> cached features -> metrics.
 All validation that can fail on user input happens before the first feature is extracted.
@@ -65,7 +67,7 @@ def _check_sizes(metrics: Sequence[str], n_gen: int | None, n_ref: int | None, k
             raise AmbientError(f"The {what} input has {n} image(s); metrics need at least 2. Check the input.")
 
 
-def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] = ("fid",),
+def fid_results(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] = ("fid",),
         features: str | Mapping[str, str] | None = None, weights: Any = None,
         batch_size: int = DEFAULTS.batch_size, device: str = "auto", cache: Any = True,
         cache_dir: str | os.PathLike | None = None, max_images: int | None = None, subset_seed: int = 0,
@@ -229,7 +231,7 @@ def _check_stats_vs_extractor(st, ex, output: str, what: str) -> None:
 
 
 def _fid_repeats(repeats: int, model: str | None, seeds: Any, **kw):
-    """fid() over R disjoint seed ranges -> Results with mean metrics, `repeats`, t-based 95% `ci`."""
+    """fid_results() over R disjoint seed ranges -> Results with mean metrics, `repeats`, t-based 95% `ci`."""
     from ambient_eval.metrics.repeats import combine_repeats, seed_label
 
     if model is None or seeds is None or int(repeats) < 1:
@@ -242,7 +244,7 @@ def _fid_repeats(repeats: int, model: str | None, seeds: Any, **kw):
     seeds = [int(s) for s in seeds]
     span = max(seeds) - min(seeds) + 1
     kw.pop("generated", None)
-    runs = [fid(None, model=model, seeds=[s + r * span for s in seeds], repeats=1, **kw)
+    runs = [fid_results(None, model=model, seeds=[s + r * span for s in seeds], repeats=1, **kw)
             for r in range(int(repeats))]
     return combine_repeats(runs, [seed_label([s + r * span for s in seeds]) for r in range(len(runs))])
 
@@ -282,7 +284,7 @@ def _fid_with_leakage(generated: Any = None, reference: Any = None, *, metrics, 
                      seeds=None, steps: int = 18, batch_size: int = 64, device: str = "auto",
                      trust_pickle: bool = False, max_images=None, subset_seed: int = 0, skip_bad: bool = False,
                      repeats: int = 1, conditioning=None, **kw):
-    """fid() with 'leakage' among the metrics => Results with leakage metrics, CIs and settings.
+    """fid_results() with 'leakage' among the metrics => Results with leakage metrics, CIs and settings.
 
     The generated images are opened once (a checkpoint's samples are kept in memory, so the classifier
     sees the very pixels the other metrics scored); leakage goes into the same Results.
@@ -315,7 +317,7 @@ def _fid_with_leakage(generated: Any = None, reference: Any = None, *, metrics, 
             raise AmbientError(f"Metrics {rest} need REFERENCE images; pass them, or use --metrics leakage alone.")
         ref = open_input(reference, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad,
                               what="reference")
-        res = fid(gen, ref, metrics=rest, batch_size=batch_size, device=device, **kw)
+        res = fid_results(gen, ref, metrics=rest, batch_size=batch_size, device=device, **kw)
     else:
         res = Results(kind=KIND_FID, metrics={}, settings={"n_generated": len(gen)},
                       inputs={"generated": {"description": gen.description, "fingerprint": gen.fingerprint(),
