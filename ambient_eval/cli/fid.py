@@ -9,7 +9,7 @@ import typer
 from ambient_eval.cli.conditioning_options import (ClassSpec, Gnet, Guidance, Lora, LoraScale, NegativePrompt,
                                                    PipelineSteps, Prompts, Scheduler, conditioning)
 from ambient_eval.cli.safe_echo import echo
-from ambient_eval.cli.options import Batch, Device, TrustPickle
+from ambient_eval.cli.options import Batch, Device, ReportPath, TrustPickle, check_report_option
 
 
 def _fmt(v) -> str:
@@ -71,8 +71,7 @@ def fid_command(
                                                 "DIR/report.html [default: reports/fid-<stamp>/; with "
                                                 "--no-report and no --out, nothing is written].",
                                                 metavar="DIR", show_default=False)] = None,
-    report: Annotated[Optional[Path], typer.Option("--report", hidden=True, help="Removed: the report is "
-                      "OUT/report.html.", metavar="PATH")] = None,
+    report: ReportPath = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="Do not write DIR/report.html.")] = False,
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Feature cache folder (default "
                          "$AMBIENT_EVAL_CACHE or ~/.cache/ambient-eval/features).", metavar="DIR")] = None,
@@ -151,10 +150,7 @@ def fid_command(
     from ambient_eval.reports.html import default_out_dir
     from ambient_eval.results.envelope import load_results
 
-    if report is not None:
-        raise AmbientError(f"--report was removed: fid writes its report into the output folder as "
-                           f"{REPORT_HTML}. Pass --out DIR (the report becomes DIR/{REPORT_HTML}) instead "
-                           f"of --report {report}.")
+    check_report_option(report, out, "fid")
 
     if model is not None and generated is not None and reference is None:
         generated, reference = None, generated  # `fid --model CKPT REFERENCE`

@@ -8,7 +8,7 @@ import typer
 
 from ambient_eval.cli.conditioning_options import (ClassSpec, Gnet, Guidance, Lora, LoraScale, NegativePrompt,
                                                    PipelineSteps, Prompts, Scheduler, conditioning)
-from ambient_eval.cli.options import Device, TrustPickle
+from ambient_eval.cli.options import Device, ReportPath, TrustPickle, check_report_option
 
 EMBED_HELP = "sscd | dinov2 (Ambient papers' preprocessing) | clip | inception | pixel (or pixel-N)."
 
@@ -79,8 +79,7 @@ def memorization(
     out: Annotated[Path, typer.Option(help="Output directory (samples.parquet/.csv, summary.json, "
                                            "results.json, report.html; calibration.json and report.html "
                                            "for --calibrate alone).", metavar="DIR")] = Path("results/memorization"),
-    report: Annotated[Optional[Path], typer.Option(
-        hidden=True, help="Removed: the report is OUT/report.html.", metavar="PATH")] = None,
+    report: ReportPath = None,
     batch: Annotated[int, typer.Option(help="Images per batch for embedding and sampling.", metavar="N",
                                        min=1)] = 64,
     device: Device = "auto",
@@ -123,14 +122,11 @@ def memorization(
       ambient-eval memorization gen/ --train data/train.zip --embed pixel --threshold calibrated
     """
     from ambient_eval import api
-    from ambient_eval.audits.memorization_api import REPORT_HTML, parse_thresholds
+    from ambient_eval.audits.memorization_api import parse_thresholds
     from ambient_eval.errors import AmbientError
     from ambient_eval.files.atomic import claim_output_dir, ensure_writable_dir
 
-    if report is not None:
-        raise AmbientError(f"--report was removed: memorization writes its report into the output folder as "
-                           f"{REPORT_HTML}, beside the tables (here '{out / REPORT_HTML}'). Drop --report "
-                           f"{report}, or pass --out DIR.")
+    check_report_option(report, out, "memorization")
     samples, model = list(samples or []), list(model or [])
     _, use_calibrated = parse_thresholds(threshold)
     calibration_only = (calibrate or use_calibrated) and not samples and not model

@@ -10,7 +10,7 @@ import typer
 from ambient_eval.cli.conditioning_options import (ClassSpec, Gnet, Guidance, Lora, LoraScale,
                                                    NegativePrompt, PipelineSteps, Prompts, Scheduler,
                                                    conditioning)
-from ambient_eval.cli.options import Device, TrustPickle
+from ambient_eval.cli.options import Device, ReportPath, TrustPickle, check_report_option
 
 DEFAULT_OUT = "reproducibility_out"
 
@@ -49,8 +49,7 @@ def reproducibility(
              "model order.", metavar="DATA")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (summary.json, results.json, "
                                       "per_seed.parquet/.csv, report.html).", metavar="DIR")] = Path(DEFAULT_OUT),
-    report: Annotated[Optional[Path], typer.Option(hidden=True, help="Removed: the report is DIR/report.html.",
-                                                   metavar="PATH")] = None,
+    report: ReportPath = None,
     name: Annotated[Optional[list[str]], typer.Option(
         "--name", help="Label per model (in order) used in metric keys rp[A|B]; default: file names.",
         metavar="LABEL")] = None,
@@ -96,12 +95,8 @@ def reproducibility(
     from ambient_eval import api
     from ambient_eval.audits.reproducibility import check_threshold
     from ambient_eval.audits.reproducibility_api import check_models
-    from ambient_eval.errors import AmbientError
 
-    if report is not None:
-        raise AmbientError(f"--report was removed: reproducibility writes its report into the output folder "
-                           f"as report.html (here '{out / 'report.html'}'). Drop --report {report}, or pass "
-                           "--out DIR.")
+    check_report_option(report, out, "reproducibility")
     models = list(models or [])
     check_models(models, name)
     if threshold is not None:
