@@ -435,8 +435,6 @@ CASES: list[Case] = [
     Case("fid: --report elsewhere than OUT/report.html", [*FID, "{t}/ref", *PIX, *OUT, "--report", "{t}/rep.html"],
          2,
          outputs=["out/results.json", "out/report.html", "rep.html"]),
-    Case("fid: OUT/report.html is a directory", [*FID, "{t}/ref", *PIX, *OUT], 2, _empty_dir("out/report.html"),
-         outputs=["out/results.json", "out/results.csv"]),
     Case("fid: disk full while writing results (simulated)", [*FID, "{t}/ref", *PIX, *OUT], 2, patch=_disk_full),
     Case("fid: permission denied writing results (simulated)", [*FID, "{t}/ref", *PIX, *OUT], 2, patch=_perm_denied),
     Case("fid: CUDA out of memory in the extractor (simulated)", [*FID, "{t}/ref", *PIX, *OUT], 2, patch=_cuda_oom),
@@ -576,4 +574,6 @@ CASES: list[Case] = [
          _native_ckpt, outputs=["gen/000000/000000.png"]),
     Case("corrupt: -o inside its own source", ["corrupt", "{t}/gen", "-o", "{t}/gen/sub", "--kind", "blur", "--level",
                                                 "1"], 2, outputs=["gen/sub/corruption.json"]),
+    Case("fid: OUT/report.html is a directory", [*FID, "{t}/ref", *PIX, *OUT], 2, _empty_dir("out/report.html"),
+         outputs=["out/results.json", "out/results.csv"]),
 ]
