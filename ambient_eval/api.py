@@ -8,13 +8,13 @@ Examples:
     ```python
     import ambient_eval as ae
 
-    ae.stats("data/train.zip", features="pixel").save("ref.npz")               # ambient-eval stats
-    q = ae.fid("samples/", "data/train.zip", metrics=["fid", "kid"], features="pixel")
+    ae.stats("data/train.zip", features="pixel-8").save("ref.npz")   # mean, covariance, provenance
+    q = ae.fid("samples/", "data/train.zip", metrics=["fid", "kid"], features="pixel-8")
     q.to_pandas()                                           # metric, value, ci_low, ci_high
     q.save("out/fid")                                       # results.json, results.csv, report.html
     m = ae.memorization(["samples/"], train="data/train.zip", embed="pixel")
     m.to_pandas().head()                                    # one row per sample: top-1 cosine, ...
-    r = ae.reproducibility(["samplesA/", "samplesB/"], seeds="0-15", embed="pixel")
+    r = ae.reproducibility(["samplesA/", "samplesB/"], seeds="0-11", embed="pixel")
     r.to_pandas()                                           # one row per model pair: RP score, CI
     g = ae.gate(["out/fid"], config="gate.toml")
     g.passed, g.to_pandas()                                 # one row per rule
