@@ -7,7 +7,7 @@ status into the DOM. Chromium's `--dump-dom` prints that DOM; `--screenshot` sav
 `--virtual-time-budget` lets timers run without waiting in real time.
 
 Command line (exit 0 = OK, 1 = check failed, 2 = Chromium missing or bad input):
-    python -m ambient_eval.reports.browser_check reports/fid-*.html --screenshot shot.png
+    python -m ambient_eval.reports.browser_check reports/fid-*/report.html --screenshot shot.png
 Chromium on Debian/Ubuntu: apt-get install -y --no-install-recommends chromium
 """
 from __future__ import annotations
