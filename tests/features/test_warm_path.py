@@ -68,7 +68,7 @@ def test_warm_fid_imports_no_torch_and_builds_no_network(tmp_path, inception_wei
     assert out == "NO_TORCH exit 0"
     written = json.loads((tmp_path / "out" / "results.json").read_text())["metrics"]
     assert written == pytest.approx(cold.metrics, rel=1e-12)
-    assert (tmp_path / "report.html").stat().st_size > 0
+    assert (tmp_path / "out" / "report.html").stat().st_size > 0
 
 
 def test_frechet_distance_is_stored_and_reused_only_for_identical_statistics(tmp_path, monkeypatch, caplog):
