@@ -26,8 +26,8 @@ training/, gate/); this module is the one place users import from.
 from __future__ import annotations
 
 # Quality: fid, stats.
-from ambient_eval.metrics.fid_api import FidResult, StatsResult, fid, stats
-from ambient_eval.metrics.fid_run import DEFAULTS, FidDefaults, compute_stats
+from ambient_eval.metrics.fid_result import FidResult, StatsResult
+from ambient_eval.metrics.fid_run import DEFAULTS, FidDefaults, compute_stats, fid, stats
 
 # Audits and gates: memorization, reproducibility, gate.
 from ambient_eval.audits.memorization_api import MemorizationResult, memorization

@@ -146,7 +146,7 @@ def fid_command(
 
     from ambient_eval.errors import AmbientError
     from ambient_eval.files.atomic import claim_output_dir, publish_together
-    from ambient_eval.metrics.fid_api import REPORT_HTML, FidResult
+    from ambient_eval.metrics.fid_result import REPORT_HTML, FidResult
     from ambient_eval.reports.html import default_out_dir
     from ambient_eval.results.envelope import load_results
 

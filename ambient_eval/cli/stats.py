@@ -50,7 +50,7 @@ def stats_command(
     import warnings
 
     from ambient_eval import api
-    from ambient_eval.metrics.fid_api import check_stats_path
+    from ambient_eval.metrics.fid_result import check_stats_path
 
     check_stats_path(output)   # a bad -o fails before any work
     from ambient_eval.features.distributed import feature_group, is_main

@@ -74,9 +74,9 @@ def results_for_model(config: GateConfig, checkpoint: str):
     """Evaluate `checkpoint` as [evaluate] says => the Results envelope (repeats combined)."""
     check_model_config(config)
     try:
-        from ambient_eval.metrics import fid_api  # imported lazily: pulls in torch (api.fid is fid_api.fid)
+        from ambient_eval.metrics import fid_run  # imported lazily: pulls in torch (api.fid is fid_run.fid)
 
-        fid = fid_api.fid
+        fid = fid_run.fid
     except (ImportError, AttributeError):
         raise AmbientError("`gate --model` needs the Python API ambient_eval.api.fid, which this "
                            f"installation does not provide; {_FALLBACK}.") from None

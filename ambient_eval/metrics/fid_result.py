@@ -1,20 +1,19 @@
-"""`ambient_eval.fid` and `ambient_eval.stats`: the `fid` and `stats` commands as functions with typed results.
+"""What `ambient_eval.fid` and `ambient_eval.stats` return: FidResult and StatsResult.
 
-    r = fid("samples/", "ref.npz", metrics=["fid", "kid"])   # -> FidResult
-    r.metrics["fid"]; r.to_pandas(); r.save("out/")        # results.json, results.csv, report.html
+    r = ae.fid("samples/", "ref.npz", metrics=["fid", "kid"])   # -> FidResult
+    r.metrics["fid"]; r.to_pandas(); r.save("out/")           # results.json, results.csv, report.html
 
-The computation is metrics/fid_run.py; this module adds the result types, which write exactly the
-files the CLI writes (the CLI calls these functions and `.save`).
+They write exactly the files the `fid` / `stats` commands write (the CLI calls the API and `.save`).
+The computations are metrics/fid_run.py.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ambient_eval.errors import AmbientError
-from ambient_eval.metrics.fid_run import DEFAULTS, compute_stats, fid_results
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -136,64 +135,6 @@ class FidResult:
         return paths
 
 
-def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] = ("fid",),
-        features: str | Mapping[str, str] | None = None, weights: Any = None,
-        batch_size: int = DEFAULTS.batch_size, device: str = "auto", cache: Any = True,
-        cache_dir: str | os.PathLike | None = None, max_images: int | None = None, subset_seed: int = 0,
-        skip_bad: bool = False, kid_subsets: int = DEFAULTS.kid_subsets,
-        kid_subset_size: int = DEFAULTS.kid_subset_size, is_splits: int = DEFAULTS.is_splits,
-        pr_k: int = DEFAULTS.pr_k, dc_k: int = DEFAULTS.dc_k, fid_method: str = DEFAULTS.fid_method,
-        model: str | None = None, seeds: str | Sequence[int] | None = None, steps: int = 18,
-        trust_pickle: bool = False, repeats: int = 1, prompts: Any = None, clip_model: str | None = None,
-        clip_weights: str | os.PathLike | None = None, classifier: str | os.PathLike | None = None,
-        conditioning: Any = None, resize: int | None = None) -> FidResult:
-    """Quality metrics of GENERATED images against REFERENCE images or statistics (`ambient-eval fid`).
-
-    Args:
-        generated: Folder, zip, .npz/.npy, builtin:NAME, an ImageSource, or a stats .npz /
-            FeatureStats (then FID-type metrics only). Omit with `model`.
-        reference: The same kinds, or ref:NAME; may be omitted for `metrics=["clipscore"]`.
-        metrics: fid, kid, is, pr, dc, sfid, adm-is, adm-pr, clipscore, leakage.
-        features: One extractor for all metrics, or METRIC=NAME pairs (default: fid/kid/is inception,
-            pr vgg16, dc as pr).
-        weights: Extractor weights file (PATH, or NAME=PATH pairs).
-        batch_size: Images per feature-extraction batch.
-        device: auto, cpu, cuda or cuda:N.
-        cache: Use the feature cache (True/False, or a FeatureCache).
-        cache_dir: Feature cache folder.
-        max_images: Seeded random subset of at most N images per input.
-        subset_seed: Seed of that subset.
-        skip_bad: Skip unreadable images (counted) instead of stopping.
-        kid_subsets: KID subsets.
-        kid_subset_size: KID images per subset.
-        is_splits: IS splits.
-        pr_k: Precision/recall neighbourhood size.
-        dc_k: Density/coverage neighbourhood size.
-        fid_method: eig, sqrtm or auto.
-        model: Checkpoint to sample instead of reading `generated` (needs `seeds`).
-        seeds: Seeds for `model`, e.g. "0-49999".
-        steps: Sampler steps for `model`.
-        trust_pickle: Allow pickled checkpoints.
-        repeats: With `model`: R disjoint seed ranges, mean with per-repeat values and a 95% CI.
-        prompts: clipscore prompts (file or list, image i with prompt i).
-        clip_model: open_clip model name for clipscore.
-        clip_weights: Weights of `clip_model`.
-        classifier: Clean-vs-corrupted classifier for `leakage`.
-        conditioning: Class/prompt conditioning of `model` (ambient_eval.sampling.conditioning).
-        resize: Center-crop and resize every image to R x R before extraction.
-
-    Returns:
-        A [FidResult][ambient_eval.metrics.fid_api.FidResult]: `.metrics`, `.to_pandas()`, `.save(dir)`.
-
-    Examples:
-        >>> import ambient_eval as ae
-        >>> r = ae.fid("samples/", "reference_stats/cifar10.npz")   # doctest: +SKIP
-        >>> r.save("out/")                                           # doctest: +SKIP
-    """
-    args = dict(locals())   # only the parameters are bound at this point
-    return FidResult(fid_results(**args))
-
-
 def check_stats_path(path: str | os.PathLike) -> Path:
     """Refuse a statistics file name that could not be written (before any work); returns it as a Path."""
     from ambient_eval.files.atomic import ensure_writable_dir
@@ -232,32 +173,3 @@ class StatsResult:
                         "matrix); use .stats.mu and .stats.sigma.")
 
 
-def stats(source: Any, *, features: str = "inception", output: str | None = None, weights: str | None = None,
-          batch_size: int = DEFAULTS.batch_size, device: str = "auto", cache: Any = True,
-          cache_dir: str | os.PathLike | None = None, max_images: int | None = None, subset_seed: int = 0,
-          skip_bad: bool = False) -> StatsResult:
-    """Reference statistics of SOURCE for later `fid` runs (`ambient-eval stats`).
-
-    Args:
-        source: Folder, zip, .npz/.npy, builtin:NAME, CIFAR/MNIST files, or an ImageSource.
-        features: Extractor name (inception, inception-clean, vgg16, dinov2, clip, pixel, ...).
-        output: Extractor output to summarise (default pool3 / fc2_relu / the first).
-        weights: Weights file of the extractor.
-        batch_size: Images per batch.
-        device: auto, cpu, cuda or cuda:N.
-        cache: Use the feature cache.
-        cache_dir: Feature cache folder.
-        max_images: Seeded random subset of at most N images.
-        subset_seed: Seed of that subset.
-        skip_bad: Skip unreadable images instead of stopping.
-
-    Returns:
-        A [StatsResult][ambient_eval.metrics.fid_api.StatsResult]; `.save("ref.npz")` writes the file.
-
-    Examples:
-        >>> import ambient_eval as ae
-        >>> ae.stats("data/train.zip").save("reference_stats/train.npz")   # doctest: +SKIP
-    """
-    return StatsResult(compute_stats(source, features=features, output=output, weights=weights,
-                                     batch_size=batch_size, device=device, cache=cache, cache_dir=cache_dir,
-                                     max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad))
