@@ -122,6 +122,10 @@ class FidResult:
         from ambient_eval.files.atomic import publish_together, write_text
 
         out = Path(out)
+        if out.suffix == ".json":
+            raise AmbientError(f"FidResult.save('{out}') takes an output folder (it writes {RESULTS_JSON}, "
+                               f"{RESULTS_CSV} and {REPORT_HTML} there). To write only the results file, use "
+                               f".results.save('{out}').")
         paths = [out / RESULTS_JSON, out / RESULTS_CSV]
         with publish_together(out):
             self.results.save(paths[0])

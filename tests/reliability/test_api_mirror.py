@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ambient_eval.errors import AmbientError
 from tests.conftest import random_images, write_images
 
 PIX = ["--device", "cpu", "--no-cache"]
@@ -157,6 +158,8 @@ def test_to_pandas_rows_equal_the_files(world, tmp_path):
     with pytest.warns(UserWarning):
         q = ae.fid(str(w / "gen"), str(w / "ref"), metrics=["fid", "pr"], features="pixel-8", device="cpu",
                    cache=False)
+    with pytest.raises(AmbientError, match="output folder"):   # the old `Results.save(file.json)` habit
+        q.save(tmp_path / "results.json")
     q.results.ci["precision"] = [0.25, 0.75]   # one metric with an interval, one without
     q.save(tmp_path / "fid", report=False)
     res = json.loads((tmp_path / "fid" / "results.json").read_text())
