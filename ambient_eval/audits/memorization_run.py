@@ -277,7 +277,6 @@ def write_outputs(audit: MemorizationAudit, out: str | Path) -> list[Path]:
     import pandas as pd
 
     from ambient_eval.files.atomic import atomic_path, write_json
-    from ambient_eval.results.envelope import KIND_MEMORIZATION, Results
 
     out = Path(out)
     table = pd.concat([m.table for m in audit.models], ignore_index=True)
@@ -288,13 +287,19 @@ def write_outputs(audit: MemorizationAudit, out: str | Path) -> list[Path]:
         table.to_csv(tmp, index=False)
     write_json(paths[2], summary(audit))
     for m in audit.models:
-        res = Results(kind=KIND_MEMORIZATION, metrics=m.metrics, ci=m.ci, settings=settings(audit, m),
-                      inputs={"generated": {"description": m.source.description,
-                                            "fingerprint": m.source.fingerprint(), "n": len(m.source)},
-                              "train": {"description": audit.train.description,
-                                        "fingerprint": audit.train.fingerprint(), "n": len(audit.train)}},
-                      extra={"model": m.name, "index": audit.index, "warnings": audit.warnings,
-                             "calibration": audit.calibration})
         target = out if len(audit.models) == 1 else out / _dir_name(m.name)
-        paths.append(res.save(target))
+        paths.append(model_results(audit, m).save(target))
     return paths
+
+
+def model_results(audit: MemorizationAudit, m: ModelAudit):
+    """One model's Results envelope (its results.json)."""
+    from ambient_eval.results.envelope import KIND_MEMORIZATION, Results
+
+    return Results(kind=KIND_MEMORIZATION, metrics=m.metrics, ci=m.ci, settings=settings(audit, m),
+                   inputs={"generated": {"description": m.source.description,
+                                         "fingerprint": m.source.fingerprint(), "n": len(m.source)},
+                           "train": {"description": audit.train.description,
+                                     "fingerprint": audit.train.fingerprint(), "n": len(audit.train)}},
+                   extra={"model": m.name, "index": audit.index, "warnings": audit.warnings,
+                          "calibration": audit.calibration})

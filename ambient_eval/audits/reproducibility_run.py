@@ -203,11 +203,9 @@ def per_seed_table(out: ReproOutcome):
     return pd.DataFrame(cols)
 
 
-def write_outputs(out: ReproOutcome, opts: ReproOptions, seeds: Sequence[int], out_dir: Path,
-                  report_path: Path | None = None) -> dict[str, Path]:
-    """summary.json, results.json, per_seed.parquet/.csv and the HTML report (all atomic)."""
-    from ambient_eval.files.atomic import atomic_path, write_json
-    from ambient_eval.reports.reproducibility_report import build_report, pair_rows
+def envelope(out: ReproOutcome, opts: ReproOptions, seeds: Sequence[int]):
+    """(Results written as results.json, summary.json's dict) of one audit."""
+    from ambient_eval.reports.reproducibility_report import pair_rows
     from ambient_eval.results.envelope import KIND_REPRODUCIBILITY, Results
 
     res = out.result
@@ -232,18 +230,30 @@ def write_outputs(out: ReproOutcome, opts: ReproOptions, seeds: Sequence[int], o
         "memorization": {label: {"memorization": s.memorization, "gl": s.gl, "ci": list(s.ci), "n": s.n,
                                  **out.train_info[label]} for label, s in out.memorization.items()},
     }
+    return Results(kind=KIND_REPRODUCIBILITY, metrics=metrics, settings=settings, ci=ci, inputs=inputs,
+                   extra={"rp_matrix": summary["rp"], "embed": out.embed_info}), summary
+
+
+def write_outputs(out: ReproOutcome, opts: ReproOptions, seeds: Sequence[int], out_dir: Path,
+                  report: bool = True) -> dict[str, Path]:
+    """summary.json, results.json, per_seed.parquet/.csv and report.html in out_dir (each atomic)."""
+    from ambient_eval.files.atomic import atomic_path, write_json
+    from ambient_eval.reports.reproducibility_report import build_report
+
+    results, summary = envelope(out, opts, seeds)
     paths = {"summary": out_dir / "summary.json", "results": out_dir / "results.json",
-             "parquet": out_dir / "per_seed.parquet", "csv": out_dir / "per_seed.csv",
-             "report": report_path or out_dir / "report.html"}
+             "parquet": out_dir / "per_seed.parquet", "csv": out_dir / "per_seed.csv"}
     table = per_seed_table(out)
     with atomic_path(paths["parquet"]) as tmp:
         table.to_parquet(tmp, index=False)
     with atomic_path(paths["csv"]) as tmp:
         table.to_csv(tmp, index=False)
     write_json(paths["summary"], summary)
-    Results(kind=KIND_REPRODUCIBILITY, metrics=metrics, settings=settings, ci=ci,
-            inputs=inputs, extra={"rp_matrix": summary["rp"], "embed": out.embed_info}).save(paths["results"])
-    rep = build_report(res, thumbs=out.thumbs, grid_seeds=out.grid_seeds, memorization=out.memorization,
-                       settings=settings, inputs={k: v.get("path", v.get("kind")) for k, v in inputs.items()})
-    rep.save(paths["report"])
+    results.save(paths["results"])
+    if report:
+        paths["report"] = out_dir / "report.html"
+        rep = build_report(out.result, thumbs=out.thumbs, grid_seeds=out.grid_seeds, memorization=out.memorization,
+                           settings=results.settings, inputs={k: v.get("path", v.get("kind"))
+                                                              for k, v in results.inputs.items()})
+        rep.save(paths["report"])
     return paths

@@ -9,7 +9,7 @@ import typer
 from ambient_eval.cli.conditioning_options import (ClassSpec, Gnet, Guidance, Lora, LoraScale, NegativePrompt,
                                                    PipelineSteps, Prompts, Scheduler, conditioning)
 from ambient_eval.cli.safe_echo import echo
-from ambient_eval.cli.options import Batch, Device, TrustPickle
+from ambient_eval.cli.options import Batch, Device, ReportPath, TrustPickle, check_report_option
 
 
 def _fmt(v) -> str:
@@ -24,24 +24,6 @@ def print_table(res) -> None:
         echo(f"{k:<12} {_fmt(v)}")
     echo(f"(N generated = {s.get('n_generated')}, N reference = {s.get('n_reference')}, extractor "
          f"{s.get('extractor')} / {s.get('mode')})")
-
-
-def results_csv(res) -> str:
-    """One header line and one row: metrics plus the settings that make them comparable."""
-    import csv
-    import io
-
-    from ambient_eval.results.envelope import COMPARABILITY_KEYS
-
-    row = {"created": res.created, "kind": res.kind, "tool_version": res.tool_version}
-    row.update({k: res.settings.get(k) for k in COMPARABILITY_KEYS})
-    row["n_reference"] = res.settings.get("n_reference")
-    row.update(res.metrics)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(row), lineterminator="\n")
-    w.writeheader()
-    w.writerow(row)
-    return buf.getvalue()
 
 
 def _check_compare(runs, labels) -> None:
@@ -85,11 +67,12 @@ def fid_command(
                                              metavar="SEED")] = 0,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images (counted in the "
                                            "results) instead of stopping.")] = False,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write DIR/results.json and DIR/results.csv.",
-                                                metavar="DIR")] = None,
-    report: Annotated[Optional[Path], typer.Option("--report", help="HTML report path (default "
-                      "reports/fid-<stamp>.html).", metavar="PATH")] = None,
-    no_report: Annotated[bool, typer.Option("--no-report", help="Do not write the HTML report.")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write DIR/results.json, DIR/results.csv and "
+                                                "DIR/report.html [default: reports/fid-<stamp>/; with "
+                                                "--no-report and no --out, nothing is written].",
+                                                metavar="DIR", show_default=False)] = None,
+    report: ReportPath = None,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Do not write DIR/report.html.")] = False,
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Feature cache folder (default "
                          "$AMBIENT_EVAL_CACHE or ~/.cache/ambient-eval/features).", metavar="DIR")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the feature cache.")] = False,
@@ -131,8 +114,9 @@ def fid_command(
     precision/recall (k=3, VGG16 by default) and density/coverage (k=5); the ADM evaluator's sFID,
     IS and precision/recall (sfid, adm-is, adm-pr; REFERENCE may be an ADM reference batch) and
     CLIP score (clipscore with --prompts; no REFERENCE needed). Features are cached by
-    content, so a second run on the same images does no extraction. Prints a table; --out writes
-    results.json and results.csv; an HTML report goes to reports/ unless --no-report.
+    content, so a second run on the same images does no extraction. Prints a table and writes
+    results.json, results.csv and report.html (unless --no-report) into --out
+    (default reports/fid-<stamp>/). Python: `ambient_eval.fid(...)`.
 
     Examples:
 
@@ -160,10 +144,13 @@ def fid_command(
     """
     import warnings
 
-    from ambient_eval.files.atomic import claim_output_dir, ensure_writable_dir, publish_together, write_text
     from ambient_eval.errors import AmbientError
-    from ambient_eval.reports.html import default_report_path
+    from ambient_eval.files.atomic import claim_output_dir, publish_together
+    from ambient_eval.metrics.fid_result import REPORT_HTML, FidResult
+    from ambient_eval.reports.html import default_out_dir
     from ambient_eval.results.envelope import load_results
+
+    check_report_option(report, out, "fid")
 
     if model is not None and generated is not None and reference is None:
         generated, reference = None, generated  # `fid --model CKPT REFERENCE`
@@ -178,13 +165,15 @@ def fid_command(
         raise AmbientError("Pass GENERATED and REFERENCE (or --model CKPT --seeds RANGE REFERENCE, or only "
                            "--compare RESULTS...). See `ambient-eval fid --help`.")
     # Validate every output location before any long work.
+    if out is None and not no_report:
+        out = default_out_dir("fid")
     if out is not None:
         claim_output_dir(out)   # a second run on the same --out stops here (exit 2)
-    report_path = None if no_report else (report or default_report_path("fid"))
+    report_path = None if no_report else out / REPORT_HTML
     if report_path is not None:
-        ensure_writable_dir(report_path.parent if str(report_path.parent) else ".")
         if report_path.is_dir():
-            raise AmbientError(f"--report '{report_path}' is a directory; pass a file path ending in .html.")
+            raise AmbientError(f"'{report_path}' is a directory; fid writes its report there. Choose another "
+                               "--out.")
         from ambient_eval.reports.html import plotlyjs_tag
 
         plotlyjs_tag(check_only=True)   # a bad AMBIENT_EVAL_PLOTLYJS fails now, not after the work
@@ -204,20 +193,19 @@ def fid_command(
                           repeats=repeats, prompts=None if model else prompts, clip_model=clip_model,
                           clip_weights=clip_weights, classifier=classifier, conditioning=conditioning(
                               class_label, prompts if model else None, guidance, negative_prompt, scheduler,
-                              steps, lora, lora_scale, gnet), resize=resize)
+                              steps, lora, lora_scale, gnet), resize=resize).results
         if not is_main():
             return
         _check_compare([*earlier, res], [*(str(p) for p in compare or []), "this run"])
         runs.append(res)
         labels.append(out.name if out is not None else "this run")
     # Write every file first (all of them or none), print last: a closed stdout must not lose results.
-    with publish_together(out, report_path.parent if report_path is not None else None):
-        if out is not None:
-            res.save(out / "results.json")
-            write_text(out / "results.csv", results_csv(res))
-        if report_path is not None:
-            from ambient_eval.reports.fid_report import save_fid_report
+    if not only_compare and out is not None:
+        FidResult(res, compared=earlier, labels=labels).save(out, report=report_path is not None)
+    elif report_path is not None:
+        from ambient_eval.reports.fid_report import save_fid_report
 
+        with publish_together(out):
             save_fid_report(runs, report_path, labels)
     if not only_compare:
         for w in res.extra.get("warnings", []):

@@ -43,7 +43,7 @@ def gate(
         "--json", help="Write the machine-readable verdict (gate.json).", metavar="FILE")] = None,
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Directory for gate.json, gate.md and junit.xml (and results.json "
-                            "with --model).", metavar="DIR")] = None,
+                            "with --model) [default with --model: gate_out].", metavar="DIR")] = None,
     history: Annotated[Optional[Path], typer.Option(
         "--history", help="Also record the current results in this history database.",
         metavar="DB")] = None,
@@ -63,7 +63,7 @@ def gate(
 
     Exit code 0: all rules pass; 1: a rule failed; 2: error (bad config,
     missing metric, results not comparable: different extractor, mode,
-    weights, N or reference statistics).
+    weights, N or reference statistics). Python: `ambient_eval.gate(...)`.
 
     Examples:
 
@@ -75,41 +75,38 @@ def gate(
       ambient-eval gate -c gate.toml --model ckpt/ --out gate_out
         --history hist.sqlite --run main --step 20000
     """
-    from ambient_eval.errors import AmbientError
-    from ambient_eval.gate import load_config, run_gate
+    from ambient_eval import api
+    from ambient_eval.gate import load_config
+    from ambient_eval.gate.gate_api import GATE_JSON, GATE_MD, JUNIT_XML, RESULTS_JSON
     from ambient_eval.gate.output import format_table, write_outputs
 
     cfg = load_config(config)
-    if out is not None:
-        markdown = markdown or out / "gate.md"
-        junit = junit or out / "junit.xml"
-        json_out = json_out or out / "gate.json"
     _writable(markdown, junit, json_out, history)
     from ambient_eval.files.atomic import claim_output_dir, publish_together
 
     if out is not None:
         claim_output_dir(out)   # a concurrent run on the same --out stops here (exit 2)
     gate_out = out or (Path("gate_out") if model is not None else None)   # --model writes results.json
-    with publish_together(*{p.parent for p in (markdown, junit, json_out) if p is not None}, gate_out):
-        if model is not None:
-            from ambient_eval.gate.model import check_model_config, compute_for_model
+    import warnings
 
-            if current:
-                raise AmbientError("Pass either CURRENT_RESULTS or --model, not both.")
-            check_model_config(cfg)
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # api.fid records them in results.extra["warnings"]
-                current = [compute_for_model(cfg, model, gate_out)]
-            from ambient_eval.results.envelope import load_results
-
-            for w in load_results(current[0]).extra.get("warnings", []):
-                echo("Warning: " + w, err=True)
-            checkpoint = checkpoint or model
-        outcome = run_gate(cfg, current or [], baseline, as_repeats=as_repeats)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # api.fid records them in results.extra["warnings"]
+        result = api.gate(current, config=cfg, baseline=baseline, as_repeats=as_repeats, model=model)
+    if result.model_results is not None:
+        for w in result.model_results.extra.get("warnings", []):
+            echo("Warning: " + w, err=True)
+        checkpoint = checkpoint or model
+    # Explicit --markdown/--junit/--json files go where they point; everything else into --out.
+    elsewhere = {"markdown": markdown, "junit": junit, "json_path": json_out}
+    if gate_out is not None:
+        defaults = {"markdown": gate_out / GATE_MD, "junit": gate_out / JUNIT_XML, "json_path": gate_out / GATE_JSON}
+        elsewhere = {k: p for k, p in elsewhere.items() if p is not None and p != defaults[k]}
+    outcome = result.with_results_path(gate_out / RESULTS_JSON).outcome if gate_out is not None else result.outcome
+    with publish_together(*{p.parent for p in elsewhere.values() if p is not None}, gate_out):
         # Write every file first (all or none), print last; a closed stdout keeps the verdict's exit code.
-        write_outputs(outcome, markdown=markdown, junit=junit, json_path=json_out)
+        if gate_out is not None:
+            result.save(gate_out)
+        write_outputs(outcome, **elsewhere)
         if history is not None:
             from ambient_eval.results.history import record
 

@@ -8,7 +8,7 @@ import typer
 
 from ambient_eval.cli.conditioning_options import (ClassSpec, Gnet, Guidance, Lora, LoraScale, NegativePrompt,
                                                    PipelineSteps, Prompts, Scheduler, conditioning)
-from ambient_eval.cli.options import Device, TrustPickle
+from ambient_eval.cli.options import Device, ReportPath, TrustPickle, check_report_option
 
 EMBED_HELP = "sscd | dinov2 (Ambient papers' preprocessing) | clip | inception | pixel (or pixel-N)."
 
@@ -77,9 +77,9 @@ def memorization(
     top_n: Annotated[int, typer.Option(help="Closest pairs shown per model in the report.", metavar="N",
                                        min=0)] = 32,
     out: Annotated[Path, typer.Option(help="Output directory (samples.parquet/.csv, summary.json, "
-                                           "results.json).", metavar="DIR")] = Path("results/memorization"),
-    report: Annotated[Optional[Path], typer.Option(
-        help="HTML report path [default: reports/memorization-<time>.html].", metavar="PATH")] = None,
+                                           "results.json, report.html; calibration.json and report.html "
+                                           "for --calibrate alone).", metavar="DIR")] = Path("results/memorization"),
+    report: ReportPath = None,
     batch: Annotated[int, typer.Option(help="Images per batch for embedding and sampling.", metavar="N",
                                        min=1)] = 64,
     device: Device = "auto",
@@ -98,7 +98,8 @@ def memorization(
     sample with FAISS (cosine similarity of L2-normalized embeddings), flags samples above the
     thresholds, and compares models.
 
-    The training set is embedded once (feature cache) and indexed once for all models.
+    The training set is embedded once (feature cache) and indexed once for all models. Writes
+    the tables, results.json and report.html into --out. Python: `ambient_eval.memorization(...)`.
 
     Examples:
 
@@ -120,78 +121,44 @@ def memorization(
 
       ambient-eval memorization gen/ --train data/train.zip --embed pixel --threshold calibrated
     """
-    from ambient_eval.files.atomic import claim_output_dir, ensure_writable_dir, publish_together
-    from ambient_eval.audits.memorization_run import (MemorizationConfig, model_labels, run_memorization,
-                                                      write_outputs)
-    from ambient_eval.data import open_source
+    from ambient_eval import api
+    from ambient_eval.audits.memorization_api import parse_thresholds
     from ambient_eval.errors import AmbientError
-    from ambient_eval.features import FeatureCache
-    from ambient_eval.reports.html import default_report_path
-    from ambient_eval.reports.memorization_report import build_report
+    from ambient_eval.files.atomic import claim_output_dir, ensure_writable_dir
 
+    check_report_option(report, out, "memorization")
     samples, model = list(samples or []), list(model or [])
-    thresholds, use_calibrated = _parse_thresholds(threshold)
-    if (calibrate or use_calibrated) and not samples and not model:
-        _calibration_only(open_source(train, max_images=max_images), holdout, embed, weights, device, fpr,
-                          check_seeds, seed, out, report, tta)
-        return
-    if not samples and not model:
-        raise AmbientError("No generated samples given. Pass SAMPLES... (folders, zips, arrays) or "
-                           "--model CKPT --seeds 0-9999.")
+    _, use_calibrated = parse_thresholds(threshold)
+    calibration_only = (calibrate or use_calibrated) and not samples and not model
     cond = conditioning(class_label, prompts, guidance, negative_prompt, scheduler, steps, lora, lora_scale, gnet)
-    if model and not seeds and cond.default_seeds() is None:
-        raise AmbientError("--model needs --seeds (e.g. --seeds 0-9999) to know which samples to generate.")
+    if not calibration_only:
+        if not samples and not model:
+            raise AmbientError("No generated samples given. Pass SAMPLES... (folders, zips, arrays) or "
+                               "--model CKPT --seeds 0-9999.")
+        if model and not seeds and cond.default_seeds() is None:
+            raise AmbientError("--model needs --seeds (e.g. --seeds 0-9999) to know which samples to generate.")
     # Validate every output location before long work.
     claim_output_dir(out)   # a second run on the same --out stops here (exit 2)
-    report_path = report or default_report_path("memorization")
-    ensure_writable_dir(report_path.parent)
     if index_path is not None:
         ensure_writable_dir(index_path.parent)
-    cfg = MemorizationConfig(embed=embed, weights=weights, device=device, k=k,
-                             thresholds=tuple(thresholds) if thresholds else None, index=index,
-                             index_path=str(index_path) if index_path else None, carlini=carlini,
-                             carlini_delta=carlini_delta, batch_size=batch, n_boot=bootstrap, seed=seed,
-                             tta=tta, shards=str(shards) if shards else None, shard_size=shard_size,
-                             nprobe=nprobe)
-    from ambient_eval.data.model_inputs import is_checkpoint
-
-    for spec in samples:  # the one checkpoint-or-samples rule (model_inputs), as every command
-        if Path(spec).exists() and is_checkpoint(spec):
-            raise AmbientError(f"'{spec}' is a model checkpoint, not samples. Pass it as --model {spec} "
-                               "--seeds RANGE (its samples are generated and scored).")
-    train_src = open_source(train, max_images=max_images)
-    cal = None
-    if calibrate or use_calibrated:
-        cal = _run_calibration(train_src, holdout, embed, weights, device, fpr, check_seeds, seed, tta)
-        if use_calibrated:
-            import dataclasses
-
-            cfg = dataclasses.replace(cfg, thresholds=(*thresholds, cal.threshold))
-    labels = model_labels([*samples, *model])
-    sources = {lab: open_source(s) for lab, s in zip(labels, samples)}
-    if model:
-        from ambient_eval.sampling import model_source, parse_seeds
-
-        seed_list = parse_seeds(seeds) if seeds else cond.default_seeds()
-        for lab, ckpt in zip(labels[len(samples):], model):
-            from ambient_eval.audits.kept_images import KeptImages
-
-            # The report's gallery shows the very pixels that were scored (no second sampling pass).
-            sources[lab] = KeptImages(model_source(ckpt, seed_list, batch_size=batch, steps=steps or 18,
-                                                   device=device, trust_pickle=trust_pickle,
-                                                   conditioning=cond))
     from ambient_eval.features.distributed import feature_group, is_main
 
     with feature_group(device):  # under torchrun: ranks share the embedding work (rank 0 writes)
-        audit = run_memorization(sources, train_src, cfg, cache=None if no_cache else FeatureCache())
+        result = api.memorization(samples, train=train, model=model, seeds=seeds, conditioning=cond, steps=steps,
+                                  embed=embed, weights=weights, k=k, thresholds=threshold, calibrate=calibrate,
+                                  holdout=holdout, fpr=fpr, check_seeds=check_seeds, index=index,
+                                  index_path=index_path, tta=tta, nprobe=nprobe, shards=shards,
+                                  shard_size=shard_size, carlini=carlini, carlini_delta=carlini_delta,
+                                  top_n=top_n, batch_size=batch, device=device, max_images=max_images,
+                                  bootstrap=bootstrap, seed=seed, cache=not no_cache, trust_pickle=trust_pickle)
     if not is_main():
         return
-    audit.calibration = None if cal is None else cal.to_dict()
-    with publish_together(out, report_path.parent):   # every file, or none
-        rp = build_report(audit, report_path, top_n=top_n)  # reads images: the step most likely to fail
-        written = write_outputs(audit, out)
-    _print_summary(audit)
-    for p in [*written, rp]:
+    written = result.save(out)   # every file, or none
+    if result.calibration is not None:
+        _print_calibration(result.calibration, fpr)
+    if result.audit is not None:
+        _print_summary(result.audit)
+    for p in written:
         typer.echo(f"wrote {p}")
 
 
@@ -217,30 +184,8 @@ def _print_summary(audit) -> None:
         typer.echo("  ".join(parts))
 
 
-def _parse_thresholds(values: list[str] | None) -> tuple[list[float], bool]:
-    """--threshold values => (numbers, whether 'calibrated' was among them)."""
-    from ambient_eval.errors import AmbientError
-
-    nums, calibrated = [], False
-    for v in values or []:
-        if v.strip().lower() == "calibrated":
-            calibrated = True
-            continue
-        try:
-            nums.append(float(v))
-        except ValueError:
-            raise AmbientError(f"--threshold {v!r} is neither a number nor 'calibrated'. Pass e.g. --threshold "
-                               "0.95 or --threshold calibrated.") from None
-    return nums, calibrated
-
-
-def _run_calibration(train_src, holdout, embed, weights, device, fpr, check_seeds, seed, tta="none"):
-    """Calibrate the copy threshold on the training set (audits/calibration.py) and print it."""
-    from ambient_eval.audits.calibration import calibrate
-    from ambient_eval.data import open_source
-
-    cal = calibrate(train_src, None if holdout is None else open_source(holdout), embed=embed, weights=weights,
-                    device=device, fpr=fpr, check_seeds=check_seeds, seed=seed, tta=tta)
+def _print_calibration(cal, fpr: float) -> None:
+    """The calibrated threshold, its TPR per augmentation and the closed-form check."""
     typer.echo(f"calibrated threshold {cal.threshold:.4f} at FPR {cal.fpr:.4f} (target {fpr:g}, "
                f"{cal.n_negatives} held-out images); TPR {cal.tpr:.4f}: "
                + ", ".join(f"{a} {v:.2f}" for a, v in cal.tpr_per_aug.items()))
@@ -249,27 +194,6 @@ def _run_calibration(train_src, holdout, embed, weights, device, fpr, check_seed
                    f"{cal.reference['empirical']:.2%}, Gaussian model {cal.reference['gaussian']:.2%}")
     for w in cal.warnings:
         typer.echo("Warning: " + w, err=True)
-    return cal
-
-
-def _calibration_only(train_src, holdout, embed, weights, device, fpr, check_seeds, seed, out, report,
-                      tta="none") -> None:
-    """`memorization --calibrate` without samples: calibration.json + a report."""
-    from ambient_eval.files.atomic import claim_output_dir, ensure_writable_dir, publish_together, write_json
-    from ambient_eval.reports.calibration_report import build_calibration_report
-    from ambient_eval.reports.html import default_report_path
-
-    claim_output_dir(out)   # a second run on the same --out stops here (exit 2)
-    report_path = report or default_report_path("calibration")
-    ensure_writable_dir(report_path.parent)
-    cal = _run_calibration(train_src, holdout, embed, weights, device, fpr, check_seeds, seed, tta)
-    d = {**cal.to_dict(), "embedding": cal.embedding, "train": {"description": train_src.description,
-                                                                "fingerprint": train_src.fingerprint()}}
-    with publish_together(out, report_path.parent):   # calibration.json and the report, or neither
-        write_json(out / "calibration.json", d)
-        rp = build_calibration_report(d, report_path)
-    for p in (out / "calibration.json", rp):
-        typer.echo(f"wrote {p}")
 
 
 def register(app: typer.Typer) -> None:

@@ -59,3 +59,20 @@ Seeds = Annotated[Optional[str], seeds_option()]
 Weights = Annotated[Optional[str], weights_option()]
 TrustPickle = Annotated[bool, trust_pickle_option()]
 OutDir = Annotated[Path, out_option("Output directory.")]
+
+REPORT_HTML = "report.html"   # every command's HTML report, inside its --out
+ReportPath = Annotated[Optional[Path], typer.Option(
+    "--report", help=f"Deprecated: the report is always OUT/{REPORT_HTML}; a PATH elsewhere is an error.",
+    metavar="PATH", show_default=False)]
+
+
+def check_report_option(report: Optional[Path], out: Optional[Path], command: str) -> None:
+    """--report may only name OUT/report.html (where the report goes); anything else is an error naming that place."""
+    from ambient_eval.errors import AmbientError
+
+    if report is None or (out is not None and Path(report).absolute() == (Path(out) / REPORT_HTML).absolute()):
+        return
+    where = f"'{Path(out) / REPORT_HTML}'" if out is not None else f"OUT/{REPORT_HTML}"
+    raise AmbientError(f"--report {report}: {command} writes its HTML report into its output folder, as {where}. "
+                       f"Drop --report, or pass --out DIR to choose the folder (the report becomes "
+                       f"DIR/{REPORT_HTML}).")

@@ -7,10 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from ambient_eval.cli.conditioning_options import (EDM_STEPS, ClassSpec, Gnet, Guidance, Lora, LoraScale,
+from ambient_eval.cli.conditioning_options import (ClassSpec, Gnet, Guidance, Lora, LoraScale,
                                                    NegativePrompt, PipelineSteps, Prompts, Scheduler,
                                                    conditioning)
-from ambient_eval.cli.options import Device, TrustPickle
+from ambient_eval.cli.options import Device, ReportPath, TrustPickle, check_report_option
 
 DEFAULT_OUT = "reproducibility_out"
 
@@ -49,8 +49,7 @@ def reproducibility(
              "model order.", metavar="DATA")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (summary.json, results.json, "
                                       "per_seed.parquet/.csv, report.html).", metavar="DIR")] = Path(DEFAULT_OUT),
-    report: Annotated[Optional[Path], typer.Option(help="HTML report path [default: DIR/report.html].",
-                                                   metavar="PATH")] = None,
+    report: ReportPath = None,
     name: Annotated[Optional[list[str]], typer.Option(
         "--name", help="Label per model (in order) used in metric keys rp[A|B]; default: file names.",
         metavar="LABEL")] = None,
@@ -83,7 +82,7 @@ def reproducibility(
     score), with seeded bootstrap confidence intervals. With --train, also each model's
     memorization score (fraction of samples whose nearest training image has cosine >
     --threshold) and GL score = 1 - memorization. Models may differ in family and architecture
-    but must share resolution and channel count.
+    but must share resolution and channel count. Python: `ambient_eval.reproducibility(...)`.
 
     Examples:
 
@@ -93,45 +92,31 @@ def reproducibility(
 
       ambient-eval reproducibility samplesA/ samplesB.npz runC/ --seeds 0-199 --embed pixel --train builtin:digits -o repro/
     """
+    from ambient_eval import api
     from ambient_eval.audits.reproducibility import check_threshold
-    from ambient_eval.audits.reproducibility_inputs import SamplerSettings
-    from ambient_eval.audits.reproducibility_run import ReproOptions, run, write_outputs
-    from ambient_eval.errors import AmbientError
-    from ambient_eval.sampling.seeds import parse_seeds
+    from ambient_eval.audits.reproducibility_api import check_models
 
+    check_report_option(report, out, "reproducibility")
     models = list(models or [])
-    if len(models) < 2:
-        raise AmbientError(f"Reproducibility compares models, but {len(models)} model was given. Pass at "
-                           "least two models (checkpoints or sample folders/npz keyed by seed).")
+    check_models(models, name)
     if threshold is not None:
         check_threshold(threshold)
-    if name and len(name) != len(models):
-        raise AmbientError(f"--name was given {len(name)} times for {len(models)} models. Pass one label "
-                           "per model, in model order.")
-    if name and len(set(name)) != len(name):
-        raise AmbientError(f"--name labels must be unique, got {', '.join(name)}.")
     _check_writable_target(out, "output directory")
     from ambient_eval.files.atomic import claim_output_dir
 
     claim_output_dir(out)   # a concurrent run on the same --out stops here (exit 2)
-    if report is not None:
-        _check_writable_target(report, "report")
     cond = conditioning(class_label, prompts, guidance, negative_prompt, scheduler, steps, lora, lora_scale, gnet)
-    seed_list = parse_seeds(seeds) if seeds else (cond.default_seeds() or parse_seeds("0-999"))
-    opts = ReproOptions(embed=embed, weights=weights, threshold=threshold, n_boot=bootstrap, cache=cache,
-                        sampler=SamplerSettings(steps=steps or EDM_STEPS, batch_size=batch, device=device,
-                                                trust_pickle=trust_pickle, conditioning=cond))
     from ambient_eval.features.distributed import feature_group, is_main
 
     with feature_group(device):  # under torchrun: ranks share the embedding work (rank 0 writes)
-        outcome = run(models, seed_list, opts, train=train, labels=name, fmt=checkpoint_format)
+        result = api.reproducibility(models, seeds=seeds, embed=embed, threshold=threshold, train=train,
+                                     names=name, batch_size=batch, steps=steps, conditioning=cond, device=device,
+                                     weights=weights, trust_pickle=trust_pickle,
+                                     checkpoint_format=checkpoint_format, bootstrap=bootstrap, cache=cache)
     if not is_main():
         return
-    from ambient_eval.files.atomic import publish_together
-
-    with publish_together(out, report.parent if report is not None else None):   # every file, or none
-        paths = write_outputs(outcome, opts, seed_list, out, report)
-
+    paths = result.save(out)   # every file, or none
+    outcome, opts, seed_list = result.outcome, result.options, result.seeds
     res = outcome.result
     typer.echo(f"RP score (fraction of {len(seed_list)} seeds with cosine > {opts.threshold:g}, "
                f"embedding {embed}):")

@@ -37,6 +37,7 @@ def stats_command(
     Writes an .npz with mu (D,) and sigma (D, D) in float64, N, and provenance (extractor,
     preprocessing mode, feature output, weights SHA-256, source fingerprint, tool version).
     `fid` refuses to compare statistics made with a different extractor, mode or weights.
+    Python: `ambient_eval.stats(SOURCE).save(FILE.npz)`.
 
     Examples:
 
@@ -49,29 +50,22 @@ def stats_command(
     import warnings
 
     from ambient_eval import api
-    from ambient_eval.files.atomic import ensure_writable_dir
-    from ambient_eval.errors import AmbientError
+    from ambient_eval.metrics.fid_result import check_stats_path
 
-    if output.suffix != ".npz":
-        raise AmbientError(f"Output '{output}' must end in .npz (e.g. reference_stats/NAME.npz).")
-    if output.is_dir():
-        raise AmbientError(f"Output '{output}' is a directory; pass a file name ending in .npz.")
-    ensure_writable_dir(output.parent if str(output.parent) else ".")
+    check_stats_path(output)   # a bad -o fails before any work
     from ambient_eval.features.distributed import feature_group, is_main
 
     with warnings.catch_warnings(record=True) as caught, feature_group(device):  # torchrun: ranks share work
         warnings.simplefilter("always")
-        st = api.compute_stats(source, features=features, output=feature_output, weights=weights,
-                               batch_size=batch, device=device, cache=not no_cache, cache_dir=cache_dir,
-                               max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad)
+        res = api.stats(source, features=features, output=feature_output, weights=weights,
+                        batch_size=batch, device=device, cache=not no_cache, cache_dir=cache_dir,
+                        max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad)
     if not is_main():
         return
     for msg in dict.fromkeys(str(w.message) for w in caught):
         typer.echo("Warning: " + msg, err=True)
-    from ambient_eval.files.atomic import publish_together
-
-    with publish_together(output.parent if str(output.parent) else "."):
-        st.save(output)
+    res.save(output)
+    st = res.stats
     typer.echo(f"Wrote {output}: N = {st.n}, {st.extractor}/{st.mode} {st.feature} ({st.mu.shape[0]}-d)")
 
 

@@ -92,7 +92,7 @@ def quality(s: DemoSettings, label: str, samples, heldout, features: str, out: P
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # small-n FID warnings: recorded in Results.extra by fid()
         res = fid(samples, heldout, metrics=metrics, features=features, device=s.device, cache=False,
-                  batch_size=256, kid_subset_size=min(n, 1000), kid_subsets=100)
+                  batch_size=256, kid_subset_size=min(n, 1000), kid_subsets=100).results
     key = FID if features.startswith("inception") else fd_key(features)
     if pixel and s.n_boot:
         ex = get_extractor(features, device=s.device)

@@ -252,12 +252,13 @@ def _staged_dest(dest: Path) -> Path:
     if not _STAGES:
         return dest
     full = dest.absolute()
-    for root, stage in sorted(_STAGES[-1].items(), key=lambda rs: -len(rs[0].parts)):   # deepest first
-        if full.parent == root or root in full.parents:
-            twin = stage.dir / full.relative_to(root)
-            twin.parent.mkdir(parents=True, exist_ok=True)
-            stage.files[full] = twin
-            return twin
+    for scope in reversed(_STAGES):   # the innermost scope that stages this folder
+        for root, stage in sorted(scope.items(), key=lambda rs: -len(rs[0].parts)):   # deepest first
+            if full.parent == root or root in full.parents:
+                twin = stage.dir / full.relative_to(root)
+                twin.parent.mkdir(parents=True, exist_ok=True)
+                stage.files[full] = twin
+                return twin
     return dest
 
 
@@ -273,8 +274,13 @@ def staged(path: str | os.PathLike) -> Path:
 
 @contextlib.contextmanager
 def publish_together(*dirs: str | os.PathLike | None) -> Iterator[None]:
-    """Stage every atomic write under `dirs`; publish them all when the block succeeds, none if not."""
-    roots = sorted({ensure_writable_dir(d).absolute() for d in dirs if d is not None})
+    """Stage every atomic write under `dirs`; publish them all when the block succeeds, none if not.
+
+    Nested in another publish_together that already stages a folder, writes there join the outer
+    scope (published with it): `result.save(out)` inside a command's own scope stays all-or-nothing.
+    """
+    outer = {r for sc in _STAGES for r in sc}
+    roots = sorted({ensure_writable_dir(d).absolute() for d in dirs if d is not None} - outer)
     scope: dict[Path, _Stage] = {}
     _STAGES.append(scope)
     try:

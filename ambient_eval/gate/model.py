@@ -18,7 +18,6 @@ results are passed as files.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -71,13 +70,13 @@ def _label(seeds: str) -> str:
         return seeds
 
 
-def compute_for_model(config: GateConfig, checkpoint: str, out_dir: str | os.PathLike) -> Path:
-    """Evaluate `checkpoint` as [evaluate] says; writes and returns out_dir/results.json."""
+def results_for_model(config: GateConfig, checkpoint: str):
+    """Evaluate `checkpoint` as [evaluate] says => the Results envelope (repeats combined)."""
     check_model_config(config)
     try:
-        from ambient_eval import api  # imported lazily: pulls in torch
+        from ambient_eval.metrics import fid_run  # imported lazily: pulls in torch (api.fid is fid_run.fid)
 
-        fid = api.fid
+        fid = fid_run.fid
     except (ImportError, AttributeError):
         raise AmbientError("`gate --model` needs the Python API ambient_eval.api.fid, which this "
                            f"installation does not provide; {_FALLBACK}.") from None
@@ -93,5 +92,5 @@ def compute_for_model(config: GateConfig, checkpoint: str, out_dir: str | os.Pat
     ranges = ev["repeats"] if "repeats" in ev else [ev["seeds"]]
     runs = [fid(None, str(ref) if not str(ev["reference"]).startswith("builtin:") else ev["reference"],
                 model=checkpoint, seeds=seeds, **kwargs) for seeds in ranges]
-    res = runs[0] if len(runs) == 1 else combine_repeats(runs, [_label(s) for s in ranges])
-    return res.save(Path(out_dir) / "results.json")
+    runs = [getattr(r, "results", r) for r in runs]   # FidResult -> its Results envelope
+    return runs[0] if len(runs) == 1 else combine_repeats(runs, [_label(s) for s in ranges])

@@ -1,4 +1,5 @@
-"""The `fid` and `stats` commands behind the API: `fid(...)` -> Results and `compute_stats(...)` -> FeatureStats.
+"""The `fid` and `stats` commands as API functions: `fid(...)` -> FidResult, `stats(...)` -> StatsResult
+(metrics/fid_result.py), and `compute_stats(...)` -> FeatureStats.
 
 Flow: sources -> (validate everything) -> extractors (weights resolved) -> cached features -> metrics.
 All validation that can fail on user input happens before the first feature is extracted.
@@ -16,6 +17,7 @@ from typing import Any, Mapping, Sequence
 from ambient_eval.data.inputs import model_input, open_input
 from ambient_eval.metrics import compute as fid_compute
 from ambient_eval.errors import AmbientError
+from ambient_eval.metrics.fid_result import FidResult, StatsResult
 from ambient_eval.metrics.selection import (DEFAULT_EXTRACTOR, INCEPTION_NAMES, output_for,  # noqa: F401
                                             parse_features, parse_weights)
 
@@ -75,31 +77,58 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
         model: str | None = None, seeds: str | Sequence[int] | None = None, steps: int = 18,
         trust_pickle: bool = False, repeats: int = 1, prompts: Any = None, clip_model: str | None = None,
         clip_weights: str | os.PathLike | None = None, classifier: str | os.PathLike | None = None,
-        conditioning: Any = None, resize: int | None = None):
-    """Compute quality metrics of GENERATED against REFERENCE -> ambient_eval.results.envelope.Results.
+        conditioning: Any = None, resize: int | None = None) -> FidResult:
+    """Quality metrics of GENERATED images against REFERENCE images or statistics (`ambient-eval fid`).
 
-    generated / reference: image-source spec (folder, zip, npz, builtin:NAME), an ImageSource, or a
-    stats .npz / FeatureStats (then only FID-type metrics). Instead of `generated`, `model` (checkpoint)
-    + `seeds` ("0-49999") streams samples from a diffusion model. `features`: one extractor for all
-    metrics or METRIC=NAME pairs; defaults fid/kid/is -> inception, pr -> vgg16, dc -> as pr.
-    `repeats` (with `model`): evaluate R disjoint seed ranges (seeds + r * span, as EDM's 0-49999,
-    50000-99999, 100000-149999) and report the mean, with per-repeat values, std and min.
-    sfid / adm-is / adm-pr: the ADM evaluator's sFID, IS and precision/recall (inception); an ADM
-    reference batch (.npz with arr_0 and mu/sigma/mu_s/sigma_s) is used through its statistics for
-    fid/sfid and its images otherwise. clipscore: `prompts` (a prompt file or list, image i with
-    prompt i in source order), `clip_model` (open_clip name, default ViT-L-14), `clip_weights`.
-    `leakage` among the metrics: corruption leakage from the clean-vs-corrupted `classifier` file.
-    `resize` R: every generated and reference image center-cropped to a square and PIL-bicubic resized
-    to R x R (uint8) before feature extraction (COCO-30k protocol: 256 or 512); recorded, cached apart.
+    Args:
+        generated: Folder, zip, .npz/.npy, builtin:NAME, an ImageSource, or a stats .npz /
+            FeatureStats (then FID-type metrics only). Omit with `model`.
+        reference: The same kinds, or ref:NAME; may be omitted for `metrics=["clipscore"]`.
+        metrics: fid, kid, is, pr, dc, sfid, adm-is, adm-pr, clipscore, leakage.
+        features: One extractor for all metrics, or METRIC=NAME pairs (default: fid/kid/is inception,
+            pr vgg16, dc as pr).
+        weights: Extractor weights file (PATH, or NAME=PATH pairs).
+        batch_size: Images per feature-extraction batch.
+        device: auto, cpu, cuda or cuda:N.
+        cache: Use the feature cache (True/False, or a FeatureCache).
+        cache_dir: Feature cache folder.
+        max_images: Seeded random subset of at most N images per input.
+        subset_seed: Seed of that subset.
+        skip_bad: Skip unreadable images (counted) instead of stopping.
+        kid_subsets: KID subsets.
+        kid_subset_size: KID images per subset.
+        is_splits: IS splits.
+        pr_k: Precision/recall neighbourhood size.
+        dc_k: Density/coverage neighbourhood size.
+        fid_method: eig, sqrtm or auto.
+        model: Checkpoint to sample instead of reading `generated` (needs `seeds`).
+        seeds: Seeds for `model`, e.g. "0-49999".
+        steps: Sampler steps for `model`.
+        trust_pickle: Allow pickled checkpoints.
+        repeats: With `model`: R disjoint seed ranges, mean with per-repeat values and a 95% CI.
+        prompts: clipscore prompts (file or list, image i with prompt i).
+        clip_model: open_clip model name for clipscore.
+        clip_weights: Weights of `clip_model`.
+        classifier: Clean-vs-corrupted classifier for `leakage`.
+        conditioning: Class/prompt conditioning of `model` (ambient_eval.sampling.conditioning).
+        resize: Center-crop and resize every image to R x R before extraction.
+
+    Returns:
+        A [FidResult][ambient_eval.metrics.fid_result.FidResult]: `.metrics`, `.to_pandas()`, `.save(dir)`.
+
+    Examples:
+        >>> import ambient_eval as ae
+        >>> r = ae.fid("samples/", "reference_stats/cifar10.npz")   # doctest: +SKIP
+        >>> r.save("out/")                                           # doctest: +SKIP
     """
     if "leakage" in [str(m).strip().lower() for m in metrics]:
         args = dict(locals())  # only the parameters are bound at this point
         
 
         args["metrics"] = list(dict.fromkeys(str(m).strip().lower() for m in metrics if str(m).strip()))
-        return _fid_with_leakage(**args)
+        return FidResult(_fid_with_leakage(**args))
     if int(repeats) != 1:
-        return _fid_repeats(**dict(locals()))  # only the parameters are bound at this point
+        return FidResult(_fid_repeats(**dict(locals())))  # only the parameters are bound at this point
     from ambient_eval.metrics import METRIC_NAMES
     from ambient_eval.metrics.fid import FID_METHODS
     from ambient_eval.metrics.stats import FeatureStats, check_comparable
@@ -201,7 +230,7 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
                     dict(kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, is_splits=is_splits,
                          pr_k=pr_k, dc_k=dc_k, fid_method=values.pop("_fid_method", None)))
     res.settings[RESIZE_KEY] = resize_setting(resize)
-    return res
+    return FidResult(res)
 
 
 _NO_REFERENCE = object()   # sentinel: clipscore-only runs have no reference
@@ -242,7 +271,7 @@ def _fid_repeats(repeats: int, model: str | None, seeds: Any, **kw):
     seeds = [int(s) for s in seeds]
     span = max(seeds) - min(seeds) + 1
     kw.pop("generated", None)
-    runs = [fid(None, model=model, seeds=[s + r * span for s in seeds], repeats=1, **kw)
+    runs = [fid(None, model=model, seeds=[s + r * span for s in seeds], repeats=1, **kw).results
             for r in range(int(repeats))]
     return combine_repeats(runs, [seed_label([s + r * span for s in seeds]) for r in range(len(runs))])
 
@@ -315,7 +344,7 @@ def _fid_with_leakage(generated: Any = None, reference: Any = None, *, metrics, 
             raise AmbientError(f"Metrics {rest} need REFERENCE images; pass them, or use --metrics leakage alone.")
         ref = open_input(reference, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad,
                               what="reference")
-        res = fid(gen, ref, metrics=rest, batch_size=batch_size, device=device, **kw)
+        res = fid(gen, ref, metrics=rest, batch_size=batch_size, device=device, **kw).results
     else:
         res = Results(kind=KIND_FID, metrics={}, settings={"n_generated": len(gen)},
                       inputs={"generated": {"description": gen.description, "fingerprint": gen.fingerprint(),
@@ -330,3 +359,34 @@ def _fid_with_leakage(generated: Any = None, reference: Any = None, *, metrics, 
         "extractor": "leakage-classifier", "mode": f"sigma={clf.sigma:g}", "feature": "p_corrupted",
         "weights_sha256": clf.sha256}
     return res
+
+
+def stats(source: Any, *, features: str = "inception", output: str | None = None, weights: str | None = None,
+          batch_size: int = DEFAULTS.batch_size, device: str = "auto", cache: Any = True,
+          cache_dir: str | os.PathLike | None = None, max_images: int | None = None, subset_seed: int = 0,
+          skip_bad: bool = False) -> StatsResult:
+    """Reference statistics of SOURCE for later `fid` runs (`ambient-eval stats`).
+
+    Args:
+        source: Folder, zip, .npz/.npy, builtin:NAME, CIFAR/MNIST files, or an ImageSource.
+        features: Extractor name (inception, inception-clean, vgg16, dinov2, clip, pixel, ...).
+        output: Extractor output to summarise (default pool3 / fc2_relu / the first).
+        weights: Weights file of the extractor.
+        batch_size: Images per batch.
+        device: auto, cpu, cuda or cuda:N.
+        cache: Use the feature cache.
+        cache_dir: Feature cache folder.
+        max_images: Seeded random subset of at most N images.
+        subset_seed: Seed of that subset.
+        skip_bad: Skip unreadable images instead of stopping.
+
+    Returns:
+        A [StatsResult][ambient_eval.metrics.fid_result.StatsResult]; `.save("ref.npz")` writes the file.
+
+    Examples:
+        >>> import ambient_eval as ae
+        >>> ae.stats("data/train.zip").save("reference_stats/train.npz")   # doctest: +SKIP
+    """
+    return StatsResult(compute_stats(source, features=features, output=output, weights=weights,
+                                     batch_size=batch_size, device=device, cache=cache, cache_dir=cache_dir,
+                                     max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad))

@@ -12,7 +12,7 @@ the probe then calls it after the settle time and writes its status when `done` 
 `check_url` opens any URL (file:// or http://) of a page that already carries the probe.
 
 Command line (exit 0 = OK, 1 = check failed, 2 = Chromium missing or bad input):
-    python -m ambient_eval.reports.browser_check reports/fid-*.html --screenshot shot.png
+    python -m ambient_eval.reports.browser_check reports/fid-*/report.html --screenshot shot.png
 Chromium on Debian/Ubuntu: apt-get install -y --no-install-recommends chromium
 """
 from __future__ import annotations

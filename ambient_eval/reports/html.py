@@ -72,6 +72,18 @@ def default_report_path(name: str) -> Path:
     return Path(os.environ.get(REPORTS_DIR_ENV, "reports")) / f"{name}-{stamp}.html"
 
 
+def default_out_dir(name: str) -> Path:
+    """reports/<name>-<UTC timestamp>/ (under $AMBIENT_EVAL_REPORTS or ./reports): the default --out of
+    a command whose --out is optional; a fresh folder (-2, -3, ... when that second is taken)."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    base = Path(os.environ.get(REPORTS_DIR_ENV, "reports")) / f"{name}-{stamp}"
+    p, i = base, 1
+    while p.exists():
+        i += 1
+        p = base.with_name(f"{base.name}-{i}")
+    return p
+
+
 def image_to_data_uri(img: Any) -> str:
     """HWC/CHW uint8 array, torch tensor or PIL image -> 'data:image/png;base64,...'."""
     import numpy as np

@@ -39,9 +39,10 @@ def test_help(cli):
 
 def test_planted_copies_pixel(cli, files):
     tmp, truth = files
-    out, rep = tmp / "out", tmp / "report.html"
+    out = tmp / "out"
+    rep = out / "report.html"   # the report lives in --out (issue 26)
     r = cli(["memorization", tmp / "gen.npy", "--train", tmp / "train.npy", "--embed", "pixel", "--out", out,
-             "--report", rep, "--top-n", "48", "--bootstrap", "200", "--carlini"])
+             "--top-n", "48", "--bootstrap", "200", "--carlini"])
     assert r.exit_code == 0, r.stdout + r.stderr
     table = pd.read_parquet(out / "samples.parquet")
     text_cols = {c: str for c in table.columns if pd.api.types.is_string_dtype(table[c])}
@@ -89,7 +90,7 @@ def test_planted_copies_random_network_and_two_models(cli, files, randconv):
     out = tmp / "out2"
     r = cli(["memorization", tmp / "gen.npy", tmp / "ambient.npy", "--train", tmp / "train.npy",
              "--embed", randconv, "--threshold", "0.9", "--threshold", "0.97", "--out", out,
-             "--report", tmp / "r2.html", "--bootstrap", "100", "--k", "3"])
+             "--bootstrap", "100", "--k", "3"])
     assert r.exit_code == 0, r.stdout + r.stderr
     table = pd.read_parquet(out / "samples.parquet")
     assert set(table["model"]) == {"gen", "ambient"} and "sim_3" in table and "sim_4" not in table
@@ -109,7 +110,7 @@ def test_index_saved_reused_and_refused(cli, files):
     tmp, _ = files
     idx = tmp / "train.index"
     base = ["memorization", tmp / "gen.npy", "--train", tmp / "train.npy", "--index-path", idx,
-            "--bootstrap", "0", "--report", tmp / "r.html"]
+            "--bootstrap", "0"]
     assert cli([*base, "--embed", "pixel", "--out", tmp / "a"]).exit_code == 0
     assert idx.exists() and json.loads((tmp / "train.index.json").read_text())["d"] == 3072
     assert cli([*base, "--embed", "pixel", "--out", tmp / "b"]).exit_code == 0
@@ -129,7 +130,7 @@ def test_index_saved_reused_and_refused(cli, files):
 def test_approximate_index_recall_is_reported(cli, files):
     tmp, _ = files
     r = cli(["memorization", tmp / "gen.npy", "--train", tmp / "train.npy", "--embed", "pixel", "--index",
-             "hnsw", "--out", tmp / "o", "--report", tmp / "r.html", "--bootstrap", "0"])
+             "hnsw", "--out", tmp / "o", "--bootstrap", "0"])
     assert r.exit_code == 0, r.stderr
     assert "recall@1" in r.stdout
     index = json.loads((tmp / "o" / "summary.json").read_text())["index"]
@@ -155,10 +156,10 @@ def test_bad_input_exit_2_without_output(cli, files, case, message):
             "no_samples": ["--train", tmp / "train.npy"],
             "bad_index": [tmp / "gen.npy", "--train", tmp / "train.npy", "--index", "lsh"],
             "bad_threshold": [tmp / "gen.npy", "--train", tmp / "train.npy", "--threshold", "1.5"]}[case]
-    r = cli(["memorization", *args, "--embed", "pixel", "--out", out, "--report", tmp / "bad.html"])
+    r = cli(["memorization", *args, "--embed", "pixel", "--out", out])
     assert r.exit_code == 2, r.stdout + r.stderr
     assert message.lower() in r.stderr.lower() and "Traceback" not in r.stderr
-    assert not (out / "samples.parquet").exists() and not (tmp / "bad.html").exists()
+    assert not (out / "samples.parquet").exists() and not (out / "report.html").exists()
 
 
 def test_model_checkpoint_that_memorized(cli, tmp_path, monkeypatch):
@@ -182,7 +183,7 @@ def test_model_checkpoint_that_memorized(cli, tmp_path, monkeypatch):
     out = tmp_path / "out"
     r = cli(["memorization", "--model", tmp_path / "ckpt", "--seeds", "0-3", "--steps", "2", "--train",
              tmp_path / "train.npy", "--embed", "pixel", "--device", "cpu", "--out", out,
-             "--report", tmp_path / "r.html", "--bootstrap", "50", "--top-n", "1"])
+             "--bootstrap", "50", "--top-n", "1"])
     assert r.exit_code == 0, r.stdout + r.stderr
     t = pd.read_parquet(out / "samples.parquet")
     assert t["sample"].tolist() == ["0", "1", "2", "3"]

@@ -92,7 +92,7 @@ def test_cli_shards_and_tta(cli, tmp_path):
     np.save(tmp_path / "train.npy", train)
     np.save(tmp_path / "gen.npy", gen)
     base = ["memorization", str(tmp_path / "gen.npy"), "--train", str(tmp_path / "train.npy"), "--embed", "pixel",
-            "--bootstrap", "10", "--report", str(tmp_path / "r.html")]
+            "--bootstrap", "10"]
     r = cli([*base, "--shards", str(tmp_path / "sh"), "--shard-size", "64", "--index", "ivf", "--tta", "flip",
              "--nprobe", "2", "--out", str(tmp_path / "out")])
     assert r.exit_code == 0, r.output

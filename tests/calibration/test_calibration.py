@@ -64,20 +64,19 @@ def test_calibration_on_real_cifar(shared_data):
 def test_cli_calibrate_and_threshold_calibrated(cli, tmp_path):
     train = "builtin:digits-16:train"
     r = cli(["memorization", "--calibrate", "--train", train, "--max-images", "300", "--embed", "pixel",
-             "--check-seeds", "0", "--out", tmp_path / "c", "--report", tmp_path / "c.html"])
+             "--check-seeds", "0", "--out", tmp_path / "c"])
     assert r.exit_code == 0, r.output
     cal = json.loads((tmp_path / "c" / "calibration.json").read_text())
     assert set(cal["tpr_per_augmentation"]) == set(AUGMENTATIONS) and "roc" in cal
-    assert "plotly" in (tmp_path / "c.html").read_text().lower()
+    assert "plotly" in (tmp_path / "c" / "report.html").read_text().lower()
     r = cli(["memorization", "--model", "closed-form:empirical:builtin:digits-16:test", "--seeds", "0-3",
              "--train", train, "--max-images", "300", "--embed", "pixel", "--threshold", "calibrated",
-             "--check-seeds", "0", "--bootstrap", "0", "--no-cache", "--out", tmp_path / "m",
-             "--report", tmp_path / "m.html"])
+             "--check-seeds", "0", "--bootstrap", "0", "--no-cache", "--out", tmp_path / "m"])
     assert r.exit_code == 0, r.output
     res = json.loads((tmp_path / "m" / "results.json").read_text())
     t = res["settings"]["calibration"]["threshold"]
     assert res["settings"]["thresholds"] == [t] and "roc" in res["extra"]["calibration"]
-    assert "Threshold calibration" in (tmp_path / "m.html").read_text()
+    assert "Threshold calibration" in (tmp_path / "m" / "report.html").read_text()
     r = cli(["memorization", "x/", "--train", train, "--threshold", "high"])
     assert r.exit_code == 2 and "neither a number nor 'calibrated'" in r.output
 

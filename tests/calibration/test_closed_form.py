@@ -126,8 +126,7 @@ def test_cli_reproducibility_and_memorization_accept_closed_form(cli, tmp_path):
              "builtin:digits-16:test", "-o", tmp_path / "r", "--bootstrap", "10"])
     assert r.exit_code == 0, r.output
     r = cli(["memorization", "--model", emp, "--model", gau, "--seeds", "0-5", "--embed", "pixel",
-             "--train", "builtin:digits-16:test", "--out", tmp_path / "m", "--bootstrap", "0", "--no-cache",
-             "--report", tmp_path / "m.html"])
+             "--train", "builtin:digits-16:test", "--out", tmp_path / "m", "--bootstrap", "0", "--no-cache"])
     assert r.exit_code == 0, r.output
     models = json.loads((tmp_path / "m" / "summary.json").read_text())["models"]
     fracs = [m["metrics"]["frac_above_0.99"] for m in models.values()]

@@ -34,10 +34,10 @@ def test_gate_refuses_kid_across_feature_spaces(cli, tmp_path):
 
 def test_fid_compare_refuses_kid_across_feature_spaces(cli, tmp_path):
     a, b = _res(tmp_path / "a", "pixel-8"), _res(tmp_path / "b", "pixel-4")
-    r = cli(["fid", "--compare", a, "--compare", b, "--report", tmp_path / "cmp.html"])
+    r = cli(["fid", "--compare", a, "--compare", b, "--out", tmp_path / "cmp"])
     assert r.exit_code == 2, r.output
     assert "metric 'kid'" in _msg(r) and "pixel-4" in _msg(r)
-    assert not (tmp_path / "cmp.html").exists()
+    assert not (tmp_path / "cmp" / "report.html").exists()
 
 
 def test_history_splits_and_names_the_metric(cli, tmp_path):

@@ -22,9 +22,10 @@ def dirs(tmp_path):
 def test_fid_help(cli):
     r = cli(["fid", "--help"])
     assert r.exit_code == 0
-    for opt in ("--metrics", "--features", "--weights", "--out", "--report", "--no-cache", "--kid-subset-size",
-                "--model", "--compare", "Examples"):
+    for opt in ("--metrics", "--features", "--weights", "--out", "report.html", "--no-report", "--no-cache",
+                "--kid-subset-size", "--model", "--compare", "Examples"):
         assert opt in r.output
+    assert "always OUT/report.html" in " ".join(r.output.split())   # --report may only name it (issue 26)
 
 
 def test_stats_help(cli):
@@ -34,9 +35,10 @@ def test_stats_help(cli):
 
 def test_fid_writes_results_csv_and_report(cli, dirs, tmp_path):
     gen, ref = dirs
-    out, rep = tmp_path / "out", tmp_path / "rep.html"
+    out = tmp_path / "out"
+    rep = out / "report.html"
     r = cli(["fid", gen, ref, *PIX, "--metrics", "fid,kid,pr,dc", "--kid-subset-size", "10", "--out", out,
-             "--report", rep, "--cache-dir", tmp_path / "cache"])
+             "--cache-dir", tmp_path / "cache"])
     assert r.exit_code == 0, r.output
     res = json.loads((out / "results.json").read_text())
     assert res["kind"] == "fid" and res["schema"] == "ambient-eval/results@1"
@@ -54,10 +56,21 @@ def test_fid_writes_results_csv_and_report(cli, dirs, tmp_path):
     # A comparison report from two results files.
     out2 = tmp_path / "out2"
     assert cli(["fid", gen, gen, *PIX, "--out", out2, "--no-report"]).exit_code == 0
-    rep2 = tmp_path / "cmp.html"
-    r = cli(["fid", "--compare", out / "results.json", "--compare", out2 / "results.json", "--report", rep2])
+    rep2 = tmp_path / "cmp" / "report.html"
+    r = cli(["fid", "--compare", out / "results.json", "--compare", out2 / "results.json", "--out", rep2.parent])
     assert r.exit_code == 0, r.output
     assert "Comparability" in rep2.read_text() and "out2" in rep2.read_text()
+    assert sorted(p.name for p in rep2.parent.iterdir()) == ["report.html"]   # a comparison: the report only
+
+
+def test_fid_report_elsewhere_is_an_error_naming_the_new_place(cli, dirs, tmp_path):
+    gen, ref = dirs
+    r = cli(["fid", gen, ref, *PIX, "--out", tmp_path / "o", "--report", tmp_path / "r.html"])
+    assert r.exit_code == 2 and "report.html" in r.stderr and "--out" in r.stderr
+    assert not (tmp_path / "r.html").exists() and not (tmp_path / "o" / "results.json").exists()
+    # --report naming OUT/report.html itself is accepted (older scripts), the report is written there
+    r = cli(["fid", gen, ref, *PIX, "--out", tmp_path / "o", "--report", tmp_path / "o" / "report.html"])
+    assert r.exit_code == 0 and (tmp_path / "o" / "report.html").is_file(), r.output
 
 
 def test_stats_file_as_reference_equals_images(cli, dirs, tmp_path):
@@ -176,10 +189,11 @@ def test_bad_input_exit_2_one_paragraph_no_outputs(cli, dirs, tmp_path, monkeypa
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))  # no cached official weights
     gen, ref = dirs
     args, fragment = _case(name, tmp_path, gen, ref)
-    out, rep = tmp_path / "out", tmp_path / "reports" / "r.html"
+    out = tmp_path / "out"
+    rep = out / "report.html"
     if "--out" not in args:
         args = [*args, "--out", out]
-    r = cli(["fid", *args, "--report", rep, "--cache-dir", tmp_path / "cache"])
+    r = cli(["fid", *args, "--cache-dir", tmp_path / "cache"])
     assert r.exit_code == 2, r.output
     err = r.stderr
     assert err.startswith("Error: ") and "Traceback" not in r.output

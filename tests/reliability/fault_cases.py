@@ -33,7 +33,7 @@ class Case:
     setup: Callable[[Path], None] | None = None
     env: dict[str, str] = field(default_factory=dict)
     patch: Callable[[object], None] | None = None     # gets a pytest MonkeyPatch
-    outputs: list[str] = field(default_factory=lambda: ["out/results.json", "out/results.csv", "rep.html"])
+    outputs: list[str] = field(default_factory=lambda: ["out/results.json", "out/results.csv", "out/report.html"])
 
 
 # ----------------------------------------------------------------------------- builders
@@ -311,7 +311,7 @@ def _native_ckpt(t: Path) -> None:
     save_native(build_native_model(cfg), t / "ckpt", cfg, {})
 
 
-OUT = ["--out", "{t}/out", "--report", "{t}/rep.html"]
+OUT = ["--out", "{t}/out"]
 S = "{t}/stats.npz"
 
 CASES: list[Case] = [
@@ -432,7 +432,9 @@ CASES: list[Case] = [
          _write("file", b"x"), outputs=["file/results.json"]),
     Case("fid: --out below a file", [*FID, "{t}/ref", *PIX, "--out", "{t}/file/sub", "--no-report"], 2,
          _write("file", b"x"), outputs=["file/sub/results.json"]),
-    Case("fid: --report is a directory", [*FID, "{t}/ref", *PIX, "--out", "{t}/out", "--report", "{t}/gen"], 2),
+    Case("fid: --report elsewhere than OUT/report.html", [*FID, "{t}/ref", *PIX, *OUT, "--report", "{t}/rep.html"],
+         2,
+         outputs=["out/results.json", "out/report.html", "rep.html"]),
     Case("fid: disk full while writing results (simulated)", [*FID, "{t}/ref", *PIX, *OUT], 2, patch=_disk_full),
     Case("fid: permission denied writing results (simulated)", [*FID, "{t}/ref", *PIX, *OUT], 2, patch=_perm_denied),
     Case("fid: CUDA out of memory in the extractor (simulated)", [*FID, "{t}/ref", *PIX, *OUT], 2, patch=_cuda_oom),
@@ -441,8 +443,8 @@ CASES: list[Case] = [
           "--out", "{t}/out"], 2, patch=_faiss_gpu_oom, outputs=["out/results.json", "out/summary.json"]),
     Case("fid: AMBIENT_EVAL_PLOTLYJS unknown", [*FID, "{t}/ref", *PIX, *OUT, "--metrics", "fid,pr"], 2,
          env={"AMBIENT_EVAL_PLOTLYJS": "web"}),
-    Case("fid: --compare file missing", ["fid", "--compare", "{t}/none.json", "--report", "{t}/rep.html"], 2),
-    Case("fid: --compare not a results file", ["fid", "--compare", "{t}/x.json", "--report", "{t}/rep.html"], 2,
+    Case("fid: --compare file missing", ["fid", "--compare", "{t}/none.json", *OUT], 2),
+    Case("fid: --compare not a results file", ["fid", "--compare", "{t}/x.json", *OUT], 2,
          _write("x.json", b'{"a": 1}')),
     Case("fid: --repeats without --model", [*FID, "{t}/ref", *PIX, *OUT, "--repeats", "3"], 2),
     Case("fid: --model checkpoint missing", ["fid", "--model", "{t}/ckpt", "--seeds", "0-9", "{t}/ref", *PIX, *OUT], 2),
@@ -540,8 +542,7 @@ CASES: list[Case] = [
                                                                  "--device", "cpu", "--no-cache", *OUT], 2),
     Case("fid: AMBIENT_EVAL_PROGRESS=xyz", [*FID, "{t}/ref", *PIX, *OUT], 2, env={"AMBIENT_EVAL_PROGRESS": "xyz"}),
     Case("fid: AMBIENT_EVAL_THREADS=many", [*FID, "{t}/ref", *PIX, *OUT], 2, env={"AMBIENT_EVAL_THREADS": "many"}),
-    Case("fid --compare: results.json whose metrics is a list", ["fid", "--compare", "{t}/cur", "--report",
-                                                                  "{t}/rep.html"], 2, _metrics_list("cur/results.json")),
+    Case("fid --compare: results.json whose metrics is a list", ["fid", "--compare", "{t}/cur", *OUT], 2, _metrics_list("cur/results.json")),
     Case("gate: results.json whose metrics is a list", ["gate", "-c", "{t}/g.toml", "{t}/cur", "--out", "{t}/gate"], 2,
          _all(_write("g.toml", GATE_TOML.encode()), _metrics_list("cur/results.json")), outputs=["gate/gate.json"]),
     Case("gate: --config is a directory", ["gate", "-c", "{t}/cfg", "{t}/cur", "--out", "{t}/gate"], 2,
@@ -563,8 +564,8 @@ CASES: list[Case] = [
     Case("history: damaged database", ["history", "--db", "{t}/h.sqlite", "--no-report"], 2, _damaged_db, outputs=[]),
     Case("memorization: a training file name that is not UTF-8 (control)",
          ["memorization", "{t}/gen", "--train", "{t}/ref", "--embed", "pixel", "--device", "cpu", "--no-cache",
-          "--bootstrap", "10", "--out", "{t}/m", "--report", "{t}/rep.html"], 0, _bad_name,
-         outputs=["m/results.json", "m/samples.parquet", "rep.html"]),
+          "--bootstrap", "10", "--out", "{t}/m"], 0, _bad_name,
+         outputs=["m/results.json", "m/samples.parquet", "m/report.html"]),
     Case("annotate: CLEAN and CORRUPTED of different resolutions", ["annotate", "{t}/ref16", "{t}/gen", "-o",
                                                                     "{t}/a.jsonl", "--steps", "1"], 2,
          _res16, outputs=["a.jsonl"]),
@@ -573,4 +574,6 @@ CASES: list[Case] = [
          _native_ckpt, outputs=["gen/000000/000000.png"]),
     Case("corrupt: -o inside its own source", ["corrupt", "{t}/gen", "-o", "{t}/gen/sub", "--kind", "blur", "--level",
                                                 "1"], 2, outputs=["gen/sub/corruption.json"]),
+    Case("fid: OUT/report.html is a directory", [*FID, "{t}/ref", *PIX, *OUT], 2, _empty_dir("out/report.html"),
+         outputs=["out/results.json", "out/results.csv"]),
 ]

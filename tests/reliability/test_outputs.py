@@ -62,10 +62,10 @@ def test_fid_with_closed_stdout_keeps_results(tmp_path, img_dirs):
     gen, ref = img_dirs
     out = tmp_path / "out"
     p = _run_closed_stdout(["fid", gen, ref, "--features", "pixel-8", "--device", "cpu", "--out", out,
-                            "--report", tmp_path / "r.html", "--no-cache"], tmp_path)
+                            "--no-cache"], tmp_path)
     assert p.returncode == 0, p.stderr.decode()
     assert json.loads((out / "results.json").read_text())["metrics"]["fd_pixel_8"] >= 0
-    assert (out / "results.csv").exists() and (tmp_path / "r.html").exists()
+    assert (out / "results.csv").exists() and (out / "report.html").exists()
 
 
 @pytest.fixture
@@ -88,8 +88,9 @@ def test_atomic_files_respect_umask(tmp_path, umask022):
 
 def test_cli_outputs_respect_umask(cli, img_dirs, tmp_path, umask022):
     gen, ref = img_dirs
-    out, rep = tmp_path / "out", tmp_path / "rep.html"
-    r = cli(["fid", gen, ref, "--features", "pixel-8", "--device", "cpu", "--out", out, "--report", rep,
+    out = tmp_path / "out"
+    rep = out / "report.html"
+    r = cli(["fid", gen, ref, "--features", "pixel-8", "--device", "cpu", "--out", out,
              "--cache-dir", tmp_path / "cache"])
     assert r.exit_code == 0, r.output
     files = [out / "results.json", out / "results.csv", rep] + [p for p in (tmp_path / "cache").rglob("*")

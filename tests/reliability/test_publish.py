@@ -94,21 +94,21 @@ def test_fid_report_failure_publishes_nothing(cli, img_dirs, tmp_path, monkeypat
     gen, ref = img_dirs
     out = tmp_path / "out"
     monkeypatch.setattr(fid_report, "save_fid_report", _disk_full)
-    r = cli(["fid", gen, ref, *FID, "--out", out, "--report", tmp_path / "rep" / "r.html"])
+    r = cli(["fid", gen, ref, *FID, "--out", out])
     assert r.exit_code == 2, r.output
-    assert _visible(out) == [] and _visible(tmp_path / "rep") == []
+    assert _visible(out) == []
 
 
 def test_memorization_write_failure_publishes_nothing(cli, img_dirs, tmp_path, monkeypatch):
     import pandas as pd
 
     gen, ref = img_dirs
-    out, rep = tmp_path / "audit", tmp_path / "rep"
+    out = tmp_path / "audit"
     monkeypatch.setattr(pd.DataFrame, "to_csv", _disk_full)   # fails after parquet and the report
     r = cli(["memorization", gen, "--train", ref, "--embed", "pixel", "--out", out, "--no-cache",
-             "--report", rep / "m.html", "--bootstrap", "10"])
+             "--bootstrap", "10"])
     assert r.exit_code == 2, r.output
-    assert _visible(out) == [] and _visible(rep) == []
+    assert _visible(out) == []
 
 
 def test_gate_history_failure_publishes_nothing(cli, tmp_path):

@@ -52,7 +52,7 @@ def test_fid_memorization_reproducibility_see_diffusers_images(cli, pipes, oracl
     assert fd == pytest.approx(0.0, abs=1e-6)
     # memorization --model: every generation's nearest training image is its diffusers twin, cosine 1
     r = cli(["memorization", "--model", pipes[kind], *cond, "--seeds", "0-2", "--train", png, "--embed",
-             "pixel", "--k", "1", *common, "--out", tmp_path / "m", "--report", tmp_path / "m.html",
+             "pixel", "--k", "1", *common, "--out", tmp_path / "m",
              "--bootstrap", "10", "--no-cache"])
     assert r.exit_code == 0, r.output
     table = pd.read_csv(tmp_path / "m" / "samples.csv")
@@ -70,12 +70,12 @@ def test_memorization_from_training_captions(cli, pipes, oracle, tmp_path):
     png, captions = oracle["sd"]
     r = cli(["memorization", "--model", pipes["sd"], "--prompts", captions, "--train", png, "--embed",
              "pixel", "--k", "1", "--steps", STEPS, "--device", "cpu", "--out", tmp_path / "m",
-             "--report", tmp_path / "m.html", "--bootstrap", "10", "--no-cache"])
+             "--bootstrap", "10", "--no-cache"])
     assert r.exit_code == 0, r.output
     t = pd.read_csv(tmp_path / "m" / "samples.csv")
     assert t["sample"].tolist() == [2, 1, 0]                        # seed column order
     assert t["prompt"].tolist() == PROMPTS[::-1]
     assert t["caption_image"].tolist() == [f"{s:06d}.png" for s in (2, 1, 0)]
     assert np.allclose(t["caption_image_sim"], 1.0, atol=1e-6) and t["caption_image_is_top1"].all()
-    html = (tmp_path / "m.html").read_text()
+    html = (tmp_path / "m" / "report.html").read_text()
     assert "prompt | generation | match" in html and PROMPTS[0] in html
