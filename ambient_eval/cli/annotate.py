@@ -39,7 +39,7 @@ def annotate_command(
     seed: Annotated[int, typer.Option("--seed", help="Classifier seed.", metavar="SEED")] = 0,
     device: Device = "auto",
     report: Annotated[Optional[Path], typer.Option("--report", help="HTML report path (default "
-                      "reports/annotate-<stamp>.html).", metavar="PATH")] = None,
+                      "beside the annotations: OUT with .html, e.g. ann.jsonl -> ann.html).", metavar="PATH")] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="Do not write the HTML report.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing annotations file.")] = False,
     save_classifier: Annotated[Optional[Path], typer.Option("--save-classifier", help="Also train a clean-vs-"
@@ -63,14 +63,13 @@ def annotate_command(
       ambient-eval annotate blurred blurred -o ann.jsonl --save-classifier clf.safetensors
     """
     from ambient_eval.api import annotate
-    from ambient_eval.reports.html import default_report_path
-    from ambient_eval.training.annotate_run import check_outputs
+    from ambient_eval.training.annotate_run import annotate_report_path, check_outputs
 
     check_outputs(out, overwrite, save_classifier)     # before any work
     ann = annotate(clean, corrupted, fixed_sigma=fixed_sigma, steps=steps, batch=batch, grid=grid, draws=draws,
                    epsilon=epsilon, chance=chance, train_sigma=train_sigma, resolution=resolution, seed=seed,
                    device=device, save_classifier=save_classifier is not None)
-    rep = None if no_report else str(report or default_report_path("annotate"))
+    rep = None if no_report else str(report or annotate_report_path(out))
     res = ann.save(out, classifier=save_classifier, report=rep, overwrite=overwrite)
     typer.echo(f"Annotated {res['n']} samples ({res['n_corrupted']} corrupted): mean sigma_tn "
                f"{res['sigma_tn_mean']:.4g}, median {res['sigma_tn_median']:.4g} -> {out}"

@@ -228,6 +228,13 @@ def _leakage_classifier(clean_imgs, data, flags, cfg: AnnotateConfig, dev):
     return train_leakage_classifier(clean_imgs, data.images[torch.from_numpy(idx)], cfg, device=dev)
 
 
+def annotate_report_path(out: str | os.PathLike) -> Path:
+    """The default report of `annotate -o OUT`: beside OUT, same name with .html (ann.jsonl -> ann.html),
+    so every file the command writes sits where the user pointed it."""
+    out = Path(out)
+    return out.with_suffix(".html") if out.suffix != ".html" else out.with_name(out.name + ".report.html")
+
+
 def write_report(path: str | os.PathLike, summary: dict, header: dict, sigma_cor: np.ndarray, result: dict) -> Path:
     """HTML: sigma_tn histogram of the corrupted samples and classifier accuracy vs sigma."""
     import plotly.graph_objects as go

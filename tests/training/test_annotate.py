@@ -41,7 +41,8 @@ def test_mean_sigma_tn_increases_with_blur_strength():
     assert acc[0] > 0.8 and acc[-1] < 0.65  # informative at low noise, chance at high noise
 
 
-def test_annotate_cli_on_corrupt_output_and_fixed_sigma(cli, tiny_folder, tmp_path):
+def test_annotate_cli_on_corrupt_output_and_fixed_sigma(cli, tiny_folder, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)   # nothing may land in the working directory (e.g. reports/)
     blurred = tmp_path / "blurred"
     assert cli(["corrupt", tiny_folder, "-o", blurred, "--kind", "blur", "--level", "1.5", "--fraction", "0.5"]).exit_code == 0
     flags = [json.loads(line)["corrupted"] for line in (blurred / "corruption.jsonl").read_text().splitlines()]
@@ -61,8 +62,11 @@ def test_annotate_cli_on_corrupt_output_and_fixed_sigma(cli, tiny_folder, tmp_pa
     assert "sigma_tn" in html and html.count('class="plotly-graph-div ae-figure"') == 2
 
     ann2 = tmp_path / "fixed.jsonl"
-    r = cli(["annotate", blurred, blurred, "-o", ann2, "--fixed-sigma", "0.3", "--no-report"])
+    r = cli(["annotate", blurred, blurred, "-o", ann2, "--fixed-sigma", "0.3"])
     assert r.exit_code == 0, r.output
+    # the default report sits beside the annotations (issue 26: everything where the user pointed -o)
+    assert (tmp_path / "fixed.html").stat().st_size > 0
+    assert not (tmp_path / "reports").exists()
     rows = [json.loads(line) for line in ann2.read_text().splitlines()[1:]]
     assert [r["sigma_tn"] for r in rows] == [0.3 if f else 0.0 for f in flags]
     # existing output is not overwritten without --overwrite
