@@ -27,7 +27,8 @@ from __future__ import annotations
 
 # Quality: fid, stats.
 from ambient_eval.metrics.fid_result import FidResult, StatsResult
-from ambient_eval.metrics.fid_run import DEFAULTS, FidDefaults, compute_stats, fid, stats
+from ambient_eval.metrics.fid_run import DEFAULTS, FidDefaults, fid
+from ambient_eval.metrics.stats_run import compute_stats, stats
 
 # Audits and gates: memorization, reproducibility, gate.
 from ambient_eval.audits.memorization_api import MemorizationResult, memorization

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -119,3 +120,13 @@ class FeatureCache:
             atomic.write_json(self.value_path(key), {"value": float(value), **about})
         except (OSError, AmbientError) as e:
             log.warning("Could not write value cache %s: %s", self.value_path(key), e)
+
+
+def feature_cache(cache: Any, cache_dir: str | os.PathLike | None) -> "FeatureCache | None":
+    """The cache an API call uses: None for cache=False/None, a FeatureCache (in `cache_dir`) for True,
+    else the object given."""
+    if cache is False or cache is None:
+        return None
+    if cache is True:
+        return FeatureCache(Path(cache_dir) if cache_dir else None)
+    return cache

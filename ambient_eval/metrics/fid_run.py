@@ -1,5 +1,5 @@
-"""The `fid` and `stats` commands as API functions: `fid(...)` -> FidResult, `stats(...)` -> StatsResult
-(metrics/fid_result.py), and `compute_stats(...)` -> FeatureStats.
+"""The `fid` command as an API function: `fid(...)` -> FidResult (metrics/fid_result.py); with
+`--repeats` over disjoint seed ranges, and with the leakage metric. `stats`: metrics/stats_run.py.
 
 Flow: sources -> (validate everything) -> extractors (weights resolved) -> cached features -> metrics.
 All validation that can fail on user input happens before the first feature is extracted.
@@ -11,13 +11,15 @@ import os
 import time
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ambient_eval.data.inputs import model_input, open_input
 from ambient_eval.metrics import compute as fid_compute
 from ambient_eval.errors import AmbientError
-from ambient_eval.metrics.fid_result import FidResult, StatsResult
+from ambient_eval.features.cache import feature_cache
+from ambient_eval.metrics.fid_checks import (StatsExtractor, check_sizes, check_stats_vs_extractor,
+                                               explicit_fid_features)
+from ambient_eval.metrics.fid_result import FidResult
 from ambient_eval.metrics.selection import (DEFAULT_EXTRACTOR, INCEPTION_NAMES, output_for,  # noqa: F401
                                             parse_features, parse_weights)
 
@@ -36,36 +38,6 @@ class FidDefaults:
 
 
 DEFAULTS = FidDefaults()
-
-def _make_cache(cache: Any, cache_dir: str | os.PathLike | None):
-    if cache is False or cache is None:
-        return None
-    from ambient_eval.features.cache import FeatureCache
-
-    if cache is True:
-        return FeatureCache(Path(cache_dir) if cache_dir else None)
-    return cache
-
-
-def _check_sizes(metrics: Sequence[str], n_gen: int | None, n_ref: int | None, kid_subset_size: int,
-                 is_splits: int, pr_k: int, dc_k: int) -> None:
-    """Refuse sizes a metric cannot handle, before any feature is extracted."""
-    from ambient_eval.metrics.kid import check_kid_n
-
-    if "kid" in metrics and n_gen is not None and n_ref is not None:
-        check_kid_n(n_gen, n_ref, kid_subset_size)
-    if "is" in metrics and n_gen is not None and n_gen < is_splits:
-        raise AmbientError(f"Inception Score needs at least {is_splits} generated images (one per split); "
-                           f"got {n_gen}.")
-    for m, k, what in (("pr", pr_k, "precision/recall"), ("dc", dc_k, "density/coverage"),
-                       ("adm-pr", 3, "ADM precision/recall")):
-        if m in metrics and n_gen is not None and n_ref is not None and min(n_gen, n_ref) <= k:
-            raise AmbientError(f"{what} with k={k} needs more than {k} images per set; got {n_gen} generated "
-                               f"and {n_ref} reference. Use more images.")
-    for what, n in (("generated", n_gen), ("reference", n_ref)):
-        if n is not None and n < 2:
-            raise AmbientError(f"The {what} input has {n} image(s); metrics need at least 2. Check the input.")
-
 
 def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] = ("fid",),
         features: str | Mapping[str, str] | None = None, weights: Any = None,
@@ -182,11 +154,11 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
         prompt_texts = read_prompt_texts(prompts, len(gen))
         clip_scorer = ClipScoreModel(model_name=clip_model, weights=clip_weights, device=device)
         per_metric["clipscore"] = clip_scorer.key
-    if "fid" in metrics and stats_given and not _explicit_fid_features(features):
+    if "fid" in metrics and stats_given and not explicit_fid_features(features):
         per_metric["fid"] = (gen if isinstance(gen, FeatureStats) else ref).extractor
     n_gen = gen.n if isinstance(gen, FeatureStats) else len(gen)
     n_ref = ref.n if isinstance(ref, FeatureStats) else (None if ref is _NO_REFERENCE else len(ref))
-    _check_sizes(metrics, n_gen, n_ref, kid_subset_size, is_splits, pr_k, dc_k)
+    check_sizes(metrics, n_gen, n_ref, kid_subset_size, is_splits, pr_k, dc_k)
 
     # 2. Extractors (weights resolved now: a missing file fails before any work).
     from ambient_eval.features import get_extractor
@@ -197,7 +169,7 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
     with warnings.catch_warnings(record=True) as wlist:
         warnings.simplefilter("always")
         if len(stats_given) == 2:  # stats vs stats: no network needed
-            extractors = {gen.extractor: _StatsExtractor(gen)}
+            extractors = {gen.extractor: StatsExtractor(gen)}
             per_metric["fid"] = gen.extractor
         else:
             extractors = {n: get_extractor(n, weights=wmap[n], device=device) for n in names}
@@ -209,12 +181,12 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
         for x, what in ((gen, "generated"), (ref, "reference")):
             if isinstance(x, FeatureStats) and len(stats_given) == 1:  # refuse a mismatch before extracting
                 ex = extractors[per_metric["fid"]]
-                _check_stats_vs_extractor(x, ex, outputs["fid"], what)
+                check_stats_vs_extractor(x, ex, outputs["fid"], what)
             for m in ("fid", "sfid"):  # an ADM reference batch's statistics: same refusal, before extracting
                 st = getattr(x, "precomputed_stats", {}).get(outputs.get(m))
                 if m in metrics and st is not None:
-                    _check_stats_vs_extractor(st, extractors[per_metric[m]], outputs[m], what)
-        fcache = _make_cache(cache, cache_dir)
+                    check_stats_vs_extractor(st, extractors[per_metric[m]], outputs[m], what)
+        fcache = feature_cache(cache, cache_dir)
 
         # 3. Features (cached by content), then metrics.
         values, timings = fid_compute.compute(metrics, per_metric, outputs, extractors, gen, ref, fcache, batch_size,
@@ -236,27 +208,6 @@ def fid(generated: Any = None, reference: Any = None, *, metrics: Sequence[str] 
 _NO_REFERENCE = object()   # sentinel: clipscore-only runs have no reference
 
 
-class _StatsExtractor:
-    """Stands in for an extractor when both inputs are statistics files (provenance only)."""
-
-    def __init__(self, st) -> None:
-        self.name, self.mode, self.outputs = st.extractor, st.mode, {st.feature: st.mu.shape[0]}
-        self.weights_sha256, self.weights_official = st.weights_sha256, None
-        self.default_output = st.feature
-
-
-def _check_stats_vs_extractor(st, ex, output: str, what: str) -> None:
-    """check_comparable between a stats file and what `ex` would produce (before extraction)."""
-    import numpy as np
-
-    from ambient_eval.metrics.stats import FeatureStats, check_comparable
-
-    would = FeatureStats(mu=np.zeros(ex.outputs[output]), sigma=np.zeros((0, 0)), n=None, extractor=ex.name,
-                         mode=ex.mode, feature=output, weights_sha256=ex.weights_sha256)
-    other = "reference" if what == "generated" else "generated"
-    check_comparable(st, would, what_a=f"{what} stats", what_b=f"{other} features")
-
-
 def _fid_repeats(repeats: int, model: str | None, seeds: Any, **kw):
     """fid() over R disjoint seed ranges -> Results with mean metrics, `repeats`, t-based 95% `ci`."""
     from ambient_eval.metrics.repeats import combine_repeats, seed_label
@@ -274,37 +225,6 @@ def _fid_repeats(repeats: int, model: str | None, seeds: Any, **kw):
     runs = [fid(None, model=model, seeds=[s + r * span for s in seeds], repeats=1, **kw).results
             for r in range(int(repeats))]
     return combine_repeats(runs, [seed_label([s + r * span for s in seeds]) for r in range(len(runs))])
-
-
-def _explicit_fid_features(features: Any) -> bool:
-    if isinstance(features, str):
-        return any("=" not in s or s.strip().startswith("fid=") for s in features.split(",") if s.strip())
-    return bool(features) and "fid" in features
-
-
-def compute_stats(source: Any, *, features: str = "inception", output: str | None = None,
-                  weights: str | None = None, batch_size: int = DEFAULTS.batch_size, device: str = "auto",
-                  cache: Any = True, cache_dir: str | os.PathLike | None = None, max_images: int | None = None,
-                  subset_seed: int = 0, skip_bad: bool = False):
-    """Mean/covariance (float64) of SOURCE's features with provenance -> ambient_eval.metrics.stats.FeatureStats."""
-    from ambient_eval.features import get_extractor
-    from ambient_eval.metrics.stats import FeatureStats, stats_from_features
-
-    src = open_input(source, max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad, what="source")
-    if isinstance(src, FeatureStats):
-        raise AmbientError(f"'{source}' is already a statistics file; pass images to `stats`.")
-    if len(src) < 2:
-        raise AmbientError(f"'{source}' has {len(src)} image(s); statistics need at least 2.")
-    ex = get_extractor(features, weights=weights, device=device)
-    out = output or output_for("fid", ex)
-    if out not in ex.outputs:
-        raise AmbientError(f"Extractor '{ex.name}' has no output '{out}'; it has {list(ex.outputs)}.")
-    from ambient_eval.metrics.fid import warn_small_n
-
-    warn_small_n(len(src), ex.outputs[out], "source")
-    feats = fid_compute.features_of(src, ex, _make_cache(cache, cache_dir), batch_size)[out]
-    return stats_from_features(feats, extractor=ex.name, mode=ex.mode, feature=out,
-                               weights_sha256=ex.weights_sha256, source_fingerprint=src.fingerprint())
 
 
 def _fid_with_leakage(generated: Any = None, reference: Any = None, *, metrics, classifier=None, model=None,
@@ -359,34 +279,3 @@ def _fid_with_leakage(generated: Any = None, reference: Any = None, *, metrics, 
         "extractor": "leakage-classifier", "mode": f"sigma={clf.sigma:g}", "feature": "p_corrupted",
         "weights_sha256": clf.sha256}
     return res
-
-
-def stats(source: Any, *, features: str = "inception", output: str | None = None, weights: str | None = None,
-          batch_size: int = DEFAULTS.batch_size, device: str = "auto", cache: Any = True,
-          cache_dir: str | os.PathLike | None = None, max_images: int | None = None, subset_seed: int = 0,
-          skip_bad: bool = False) -> StatsResult:
-    """Reference statistics of SOURCE for later `fid` runs (`ambient-eval stats`).
-
-    Args:
-        source: Folder, zip, .npz/.npy, builtin:NAME, CIFAR/MNIST files, or an ImageSource.
-        features: Extractor name (inception, inception-clean, vgg16, dinov2, clip, pixel, ...).
-        output: Extractor output to summarise (default pool3 / fc2_relu / the first).
-        weights: Weights file of the extractor.
-        batch_size: Images per batch.
-        device: auto, cpu, cuda or cuda:N.
-        cache: Use the feature cache.
-        cache_dir: Feature cache folder.
-        max_images: Seeded random subset of at most N images.
-        subset_seed: Seed of that subset.
-        skip_bad: Skip unreadable images instead of stopping.
-
-    Returns:
-        A [StatsResult][ambient_eval.metrics.fid_result.StatsResult]; `.save("ref.npz")` writes the file.
-
-    Examples:
-        >>> import ambient_eval as ae
-        >>> ae.stats("data/train.zip").save("reference_stats/train.npz")   # doctest: +SKIP
-    """
-    return StatsResult(compute_stats(source, features=features, output=output, weights=weights,
-                                     batch_size=batch_size, device=device, cache=cache, cache_dir=cache_dir,
-                                     max_images=max_images, subset_seed=subset_seed, skip_bad=skip_bad))
