@@ -61,6 +61,9 @@ README_OUTPUT = {
 }
 # Python snippets that are only compiled (their first line identifies them), with the reason.
 PY_PARSE_ONLY: dict[str, str] = {}
+# Python snippets whose printed output the README quotes: a line of the snippet -> a line of its output
+# (checked in what the snippet prints and in the README, so the quoted numbers cannot drift).
+PY_OUTPUT = {'r = ae.fid("builtin:digits-16:train", "builtin:digits-16:test"': "0  fd_pixel_8  1.808776"}
 # Names a snippet uses without defining (README prose explains them).
 PY_GLOBALS = {"uint8_nhwc_array": lambda: random_images(4)}
 
@@ -214,7 +217,16 @@ def test_run_readme_python_snippets(in_sandbox, monkeypatch):
             from ambient_eval import compute_stats
 
             compute_stats("data/cifar10-train.zip", features="inception").save("reference_stats/cifar10-train.npz")
-        exec(compiled, g)   # noqa: S102 - the docs' own code, on stand-in data
+        import contextlib
+        import io
+
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(compiled, g)   # noqa: S102 - the docs' own code, on stand-in data
+        for line, text in PY_OUTPUT.items():
+            if line in code:
+                assert text in printed.getvalue() and text in README.read_text(), (text, printed.getvalue())
+    assert all(any(line in code for code in snippets) for line in PY_OUTPUT), "a PY_OUTPUT snippet is gone"
 
 
 def test_readme_gate_config_loads(tmp_path):
