@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ambient_eval.audits.memorization_run import MemorizationAudit, MemorizationConfig, model_labels, model_results
 from ambient_eval.errors import AmbientError
+from ambient_eval.reports.html import REPORT_HTML
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from ambient_eval.data.base import ImageSource
     from ambient_eval.results.envelope import Results
 
-REPORT_HTML = "report.html"           # the report's name inside --out (as every command)
 CALIBRATION_JSON = "calibration.json"  # --calibrate without samples
 
 

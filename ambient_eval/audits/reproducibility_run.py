@@ -238,10 +238,12 @@ def write_outputs(out: ReproOutcome, opts: ReproOptions, seeds: Sequence[int], o
                   report: bool = True) -> dict[str, Path]:
     """summary.json, results.json, per_seed.parquet/.csv and report.html in out_dir (each atomic)."""
     from ambient_eval.files.atomic import atomic_path, write_json
+    from ambient_eval.reports.html import REPORT_HTML
     from ambient_eval.reports.reproducibility_report import build_report
+    from ambient_eval.results.envelope import RESULTS_JSON
 
     results, summary = envelope(out, opts, seeds)
-    paths = {"summary": out_dir / "summary.json", "results": out_dir / "results.json",
+    paths = {"summary": out_dir / "summary.json", "results": out_dir / RESULTS_JSON,
              "parquet": out_dir / "per_seed.parquet", "csv": out_dir / "per_seed.csv"}
     table = per_seed_table(out)
     with atomic_path(paths["parquet"]) as tmp:
@@ -251,7 +253,7 @@ def write_outputs(out: ReproOutcome, opts: ReproOptions, seeds: Sequence[int], o
     write_json(paths["summary"], summary)
     results.save(paths["results"])
     if report:
-        paths["report"] = out_dir / "report.html"
+        paths["report"] = out_dir / REPORT_HTML
         rep = build_report(out.result, thumbs=out.thumbs, grid_seeds=out.grid_seeds, memorization=out.memorization,
                            settings=results.settings, inputs={k: v.get("path", v.get("kind"))
                                                               for k, v in results.inputs.items()})

@@ -12,6 +12,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ambient_eval.reports.html import REPORT_HTML
+
 DEV_HELP = "auto, cpu, cuda or cuda:N."
 TRUST_PICKLE_HELP = ("Allow loading pickled checkpoints (EDM/Ambient .pkl): loading runs code stored in the file, "
                      "so only for files you trust.")
@@ -60,7 +62,6 @@ Weights = Annotated[Optional[str], weights_option()]
 TrustPickle = Annotated[bool, trust_pickle_option()]
 OutDir = Annotated[Path, out_option("Output directory.")]
 
-REPORT_HTML = "report.html"   # every command's HTML report, inside its --out
 ReportPath = Annotated[Optional[Path], typer.Option(
     "--report", help=f"Deprecated: the report is always OUT/{REPORT_HTML}; a PATH elsewhere is an error.",
     metavar="PATH", show_default=False)]

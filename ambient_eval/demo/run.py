@@ -146,13 +146,14 @@ def _run(s: DemoSettings, out: Path, on_stage: StageCallback | None) -> dict[str
 
     t = stage(7, "report", "writing the combined report")
     from ambient_eval.reports.demo_report import build_demo_report
+    from ambient_eval.reports.html import REPORT_HTML
 
     timings["total_before_report"] = time.perf_counter() - t_start
     ctx = {"settings": s, "data": data, "sigma_tn": sigma_tn, "annotation": ann_info, "train": train_info,
            "samples": samples, "quality": quality, "audits": audits, "repro": repro, "repro_opts": repro_opts,
            "embed": embed, "real": real, "timings": timings, "out": out, "device": device,
            "leakage": leak if s.leakage_steps else None}
-    report = build_demo_report(ctx).save(out / "report.html")
+    report = build_demo_report(ctx).save(out / REPORT_HTML)
     done("report", t)
     timings["total"] = time.perf_counter() - t_start
     summary = summarize(ctx, report)

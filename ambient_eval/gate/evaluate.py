@@ -16,7 +16,7 @@ from typing import Sequence
 from ambient_eval.errors import AmbientError
 from ambient_eval.gate.config import GateConfig, Rule
 from ambient_eval.gate.rules import Sample, Verdict, check_bounds, check_significant
-from ambient_eval.results.envelope import Results, load_results
+from ambient_eval.results.envelope import RESULTS_JSON, Results, load_results
 
 EXIT_PASS = 0
 EXIT_REGRESSION = 1
@@ -78,7 +78,7 @@ def load_by_kind(paths: Sequence[str | os.PathLike], role: str, *,
     groups: dict[str, list[tuple[Path, Results]]] = {}
     for p in paths:
         path = Path(p)
-        path = path / "results.json" if path.is_dir() else path
+        path = path / RESULTS_JSON if path.is_dir() else path
         res = load_results(path)
         groups.setdefault(res.kind, []).append((path, res))
     out: dict[str, Loaded] = {}

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Sequence
 from ambient_eval.errors import AmbientError
 from ambient_eval.gate.config import GateConfig
 from ambient_eval.gate.evaluate import GateOutcome, Loaded, evaluate_gate, load_by_kind, run_gate
+from ambient_eval.results.envelope import RESULTS_JSON   # with model=: the fid results that were gated
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 GATE_JSON = "gate.json"
 GATE_MD = "gate.md"
 JUNIT_XML = "junit.xml"
-RESULTS_JSON = "results.json"   # with model=: the fid results that were gated
 
 
 @dataclass

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ambient_eval.errors import AmbientError
+from ambient_eval.reports.html import REPORT_HTML
+from ambient_eval.results.envelope import RESULTS_JSON
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,10 +23,7 @@ if TYPE_CHECKING:
     from ambient_eval.metrics.stats import FeatureStats
     from ambient_eval.results.envelope import Results
 
-# File names inside --out (one name for the report of every command).
-RESULTS_JSON = "results.json"
-RESULTS_CSV = "results.csv"
-REPORT_HTML = "report.html"
+RESULTS_CSV = "results.csv"   # fid's one-row table inside --out
 
 
 def results_csv(res: "Results") -> str:

@@ -20,6 +20,7 @@ from ambient_eval import __version__
 from ambient_eval.files.atomic import write_text
 
 REPORTS_DIR_ENV = "AMBIENT_EVAL_REPORTS"
+REPORT_HTML = "report.html"   # every command's HTML report, inside its --out
 # plotly.js (~4.7 MB) is embedded only in pages with figures, once. AMBIENT_EVAL_PLOTLYJS=cdn links
 # it from cdn.plot.ly instead (small files, needs internet to view); "inline" (default) opens offline.
 PLOTLYJS_ENV = "AMBIENT_EVAL_PLOTLYJS"

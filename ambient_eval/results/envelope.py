@@ -35,6 +35,7 @@ from ambient_eval.errors import AmbientError
 from ambient_eval.metrics.stats_checks import check_metrics_finite
 
 SCHEMA = "ambient-eval/results@1"
+RESULTS_JSON = "results.json"   # the envelope's file name inside an output folder
 
 # Result kinds.
 KIND_FID = "fid"
@@ -120,7 +121,7 @@ class Results:
         """Write atomically to `path` (a file, or a directory that receives results.json)."""
         p = Path(path)
         if p.suffix != ".json":
-            p = p / "results.json"
+            p = p / RESULTS_JSON
         check_metrics_finite(self.metrics, f"Not writing '{p}'")   # no NaN / negative distances
         from ambient_eval.runtime import precision
         obj = self.to_json()   # the float32 precision policy in effect (TF32 / autocast), unless given
@@ -135,7 +136,7 @@ def load_results(path: str | os.PathLike) -> Results:
 
     p = Path(path)
     if p.is_dir():
-        p = p / "results.json"
+        p = p / RESULTS_JSON
     try:
         from ambient_eval.files.user_files import read_text
 
